@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/processor"
+	"github.com/kassa-pay/kassa/internal/store"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", env("KASSA_ADDR", "127.0.0.1:8080"), "listen address (env KASSA_ADDR)")
+	dsn := dbFlag(fs)
+	baseURL := fs.String("base-url", env("KASSA_BASE_URL", ""), "public URL of the gateway, for links (env KASSA_BASE_URL; default http://ADDR)")
+	reconcileEvery := fs.Duration("reconcile-interval", time.Minute, "how often the reconciler runs")
+	reconcileGrace := fs.Duration("reconcile-grace", 0, "age at which a pending transaction is reconciled (default 1m on PostgreSQL, 0 on SQLite, whose single instance has nothing in flight at start)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log := newLogger(stderr)
+	db, err := openDB(ctx, *dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	if *baseURL == "" {
+		*baseURL = "http://" + ln.Addr().String()
+	}
+	grace := *reconcileGrace
+	if grace == 0 && db.Dialect() == store.Postgres {
+		grace = time.Minute
+	}
+	if grace == 0 {
+		grace = time.Nanosecond
+	}
+	sim := processor.NewSimulator(db.SQL(), *baseURL)
+	eng := engine.New(db, sim, engine.Config{BaseURL: *baseURL, ReconcileGrace: grace}, log)
+
+	if err := bootstrap(ctx, eng, stdout); err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/simulator/", sim.Handler())
+	mux.Handle("/", api.New(eng, log))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+
+	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBG()
+	go eng.RunReconciler(bg, *reconcileEvery)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("kassa listening", "addr", ln.Addr().String(), "base_url", *baseURL, "database", string(db.Dialect()))
+	fmt.Fprintf(stdout, "Kassa listening on http://%s (database: %s)\n", ln.Addr(), redact(*dsn))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// In-flight requests finish (their processor calls and ledger writes
+	// complete) before the database closes.
+	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// bootstrap creates a test merchant on first start and prints its keys once.
+func bootstrap(ctx context.Context, eng *engine.Engine, stdout io.Writer) error {
+	has, err := eng.HasMerchants(ctx)
+	if err != nil || has {
+		return err
+	}
+	c, err := eng.CreateMerchant(ctx, "Test merchant", "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, `First start: created a test merchant. These keys are shown only once.
+  merchant:        %s
+  secret key:      %s
+  publishable key: %s
+`, c.Merchant.ID, c.SecretKey, c.PublishableKey)
+	return nil
+}
+
+// redact hides a password in a database URL.
+func redact(dsn string) string {
+	if i := strings.Index(dsn, "://"); i >= 0 {
+		if at := strings.LastIndex(dsn, "@"); at > i {
+			if colon := strings.Index(dsn[i+3:at], ":"); colon >= 0 {
+				return dsn[:i+3+colon] + ":***" + dsn[at:]
+			}
+		}
+	}
+	return dsn
+}
