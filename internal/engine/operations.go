@@ -148,12 +148,17 @@ func (e *Engine) CancelPayment(ctx context.Context, pr kassa.Principal, id, reas
 func (e *Engine) abandon(ctx context.Context, p *kassa.Payment, reason string) (*PaymentDetail, error) {
 	pr := kassa.Principal{MerchantID: p.MerchantID, Livemode: p.Livemode}
 	if p.Status == kassa.StatusRequiresAction {
-		if d, err := e.CompleteAuthentication(ctx, p.ID); err != nil || d.Payment.Status != kassa.StatusRequiresAction {
-			if err == nil {
-				err = kassa.Errorf(kassa.EINVALID, "payment_unexpected_state",
-					"payment %s completed authentication and is now %s", p.ID, d.Payment.Status)
-			}
-			return d, err
+		// A failed challenge comes back as a decline error with the payment
+		// attached: that payment moved no money and is canceled below.
+		d, err := e.CompleteAuthentication(ctx, p.ID)
+		if d == nil {
+			return nil, err
+		}
+		switch d.Payment.Status {
+		case kassa.StatusRequiresAction, kassa.StatusRequiresPaymentMethod:
+		default:
+			return d, kassa.Errorf(kassa.EINVALID, "payment_unexpected_state",
+				"payment %s completed authentication and is now %s", p.ID, d.Payment.Status)
 		}
 	}
 	var detail *PaymentDetail
