@@ -1,6 +1,7 @@
 package kassa
 
 import (
+	"log/slog"
 	"strings"
 	"time"
 )
@@ -21,6 +22,10 @@ func (c Card) String() string { return "Card{" + CardBrand(c.Number) + " ****" +
 
 // GoString hides the card data from %#v.
 func (c Card) GoString() string { return c.String() }
+
+// LogValue hides the card data from log/slog: without it slog's JSON handler
+// marshals the struct, number and CVC included, through its json tags.
+func (c Card) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 // CardSummary is what the gateway keeps and shows of a card.
 type CardSummary struct {
