@@ -1,8 +1,10 @@
 package kassa
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/binary"
+	"sync"
 	"time"
 )
 
@@ -10,15 +12,36 @@ const crockford = "0123456789abcdefghjkmnpqrstvwxyz"
 
 // NewID returns prefix + "_" + 26 characters: 48 bits of milliseconds then 80
 // random bits in Crockford base32, so IDs sort by creation time (cursor
-// pagination orders by ID) and cannot be guessed.
+// pagination and event order read IDs that way) and cannot be guessed.
+// Within one process IDs are strictly increasing: an ID made in the same
+// millisecond as the previous one (or after the clock stepped back) is the
+// previous one plus a random 1..2^32, so events written one after another in
+// the same millisecond still list in the order they happened.
 func NewID(prefix string) string {
 	var b [16]byte
 	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli())<<16)
 	if _, err := rand.Read(b[6:]); err != nil {
 		panic(err) // crypto/rand never fails on supported platforms
 	}
+	idMu.Lock()
+	if bytes.Compare(b[:], lastID[:]) <= 0 {
+		hi, lo := binary.BigEndian.Uint64(lastID[:8]), binary.BigEndian.Uint64(lastID[8:])
+		next := lo + 1 + uint64(binary.BigEndian.Uint32(b[12:]))
+		if next < lo {
+			hi++
+		}
+		binary.BigEndian.PutUint64(b[:8], hi)
+		binary.BigEndian.PutUint64(b[8:], next)
+	}
+	lastID = b
+	idMu.Unlock()
 	return prefix + "_" + encode128(b)
 }
+
+var (
+	idMu   sync.Mutex
+	lastID [16]byte // the last ID NewID returned
+)
 
 // RandomToken returns n random bytes in Crockford base32 (for secrets).
 func RandomToken(n int) string {
