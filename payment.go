@@ -223,13 +223,16 @@ func (p *Payment) CheckRefund(amount int64, t Totals) error {
 	if p.Status != StatusSucceeded {
 		return Errorf(EINVALID, "payment_unexpected_state", "payment %s cannot be refunded in status %s", p.ID, p.Status)
 	}
+	// Checked before the amount: a refund of "all that is left" (no amount)
+	// of a fully refunded payment comes here with amount 0 and must not be
+	// told about an amount parameter it never sent.
+	if t.Captured-t.Refunded == 0 {
+		return Errorf(EINVALID, "charge_already_refunded", "payment %s has already been refunded in full", p.ID)
+	}
 	if amount <= 0 {
 		return Invalid("amount", "amount_invalid", "amount must be a positive integer in minor units")
 	}
 	if left := t.Refundable(); amount > left {
-		if t.Captured-t.Refunded == 0 {
-			return Errorf(EINVALID, "charge_already_refunded", "payment %s has already been refunded in full", p.ID)
-		}
 		return Invalid("amount", "amount_too_large", "amount %d exceeds the %d that can still be refunded", amount, left)
 	}
 	return nil
