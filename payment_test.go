@@ -141,6 +141,7 @@ func TestCheckRefund(t *testing.T) {
 		{"in-flight refunds count", 301, kassa.Totals{Captured: 1000, Refunded: 400, RefundReserved: 300}, "amount_too_large"},
 		{"in-flight refunds leave the rest", 300, kassa.Totals{Captured: 1000, Refunded: 400, RefundReserved: 300}, ""},
 		{"fully refunded", 1, kassa.Totals{Captured: 1000, Refunded: 1000}, "charge_already_refunded"},
+		{"the rest of a fully refunded payment", 0, kassa.Totals{Captured: 1000, Refunded: 1000}, "charge_already_refunded"},
 		{"fully reserved", 1, kassa.Totals{Captured: 1000, Refunded: 200, RefundReserved: 800}, "amount_too_large"},
 	}
 	for _, c := range cases {
