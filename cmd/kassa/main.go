@@ -3,6 +3,7 @@
 //	kassa serve                 run the gateway (default SQLite file kassa.db)
 //	kassa migrate               apply database migrations and exit
 //	kassa merchant create       create a merchant and print its keys as JSON
+//	kassa demo                  run the gateway and a demo shop to try the checkout
 //	kassa bench                 drive create+confirm payments against a gateway
 //
 // Every subcommand that touches the database takes --db (env
@@ -29,6 +30,7 @@ Usage:
   kassa serve    [--addr 127.0.0.1:8080] [--db kassa.db] [--base-url URL]
   kassa migrate  [--db kassa.db]
   kassa merchant create --name NAME [--email E] [--json] [--db kassa.db]
+  kassa demo     [--addr 127.0.0.1:8080] [--shop-addr 127.0.0.1:8081] [--db FILE]
   kassa bench    [--url URL --key sk_test_…] [--concurrency 32] [--duration 10s]
 
 Environment: KASSA_ADDR, KASSA_DATABASE_URL, KASSA_BASE_URL, KASSA_LOG_LEVEL.
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "merchant":
 		return merchant(ctx, args[1:], stdout, stderr)
+	case "demo":
+		return demo(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/checkout"
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/processor"
 	"github.com/kassa-pay/kassa/internal/store"
@@ -59,6 +60,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(eng, log))
+	checkout.New(eng, checkout.Config{}, log).Register(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))

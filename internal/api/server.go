@@ -55,7 +55,8 @@ func New(e *engine.Engine, log *slog.Logger) *Server {
 	s.handle("GET /v1/refunds/{id}", s.auth(s.getRefund))
 	s.handle("GET /v1/events", s.auth(s.listEvents))
 	s.handle("GET /v1/events/{id}", s.auth(s.getEvent))
-	s.handle("GET /pay/3ds/{id}", s.threeDSReturn)
+	s.handle("GET /v1/merchant/settings", s.auth(s.getSettings))
+	s.handle("POST /v1/merchant/settings", s.auth(s.updateSettings))
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, kassa.Errorf(kassa.ENOTFOUND, "route_not_found", "Unrecognized request URL (%s %s).", r.Method, r.URL.Path), nil)
 	})
