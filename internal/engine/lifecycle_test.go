@@ -286,10 +286,10 @@ func TestRestartDurability(t *testing.T) {
 			h := newHarness(t, db, engine.Config{})
 
 			full := engine.PaymentParams{Amount: 12345, Currency: "kwd", OrderID: "dur-full", Description: "Pedido 42 — ñandú",
-				Customer: &kassa.Customer{Email: "ana@example.com", Name: "Ana", Phone: "+51 1 555"},
-				Billing:  &kassa.Address{Line1: "Av. Larco 123", City: "Lima", Country: "PE"},
-				Shipping: &kassa.Address{Line1: "Jr. Unión 1", City: "Lima", Country: "PE", Name: "Ana"},
-				Items:    []kassa.Item{{Name: "Café", Quantity: 2, UnitPrice: 5000, SKU: "CAF-1"}, {Name: "Taza", Quantity: 1, UnitPrice: 2345}},
+				Customer:  &kassa.Customer{Email: "ana@example.com", Name: "Ana", Phone: "+51 1 555"},
+				Billing:   &kassa.Address{Line1: "Av. Larco 123", City: "Lima", Country: "PE"},
+				Shipping:  &kassa.Address{Line1: "Jr. Unión 1", City: "Lima", Country: "PE", Name: "Ana"},
+				Items:     []kassa.Item{{Name: "Café", Quantity: 2, UnitPrice: 5000, SKU: "CAF-1"}, {Name: "Taza", Quantity: 1, UnitPrice: 2345}},
 				ReturnURL: "https://shop.example/return", CancelURL: "https://shop.example/cancel", NotifyURL: "https://shop.example/ipn",
 				Metadata: map[string]string{"cart": "42", "ñ": "ü"}}
 			created, err := h.eng.CreatePayment(ctx, h.pr, full, card("378282246310005"))
