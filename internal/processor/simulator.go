@@ -180,8 +180,14 @@ func (s *Simulator) followOn(ctx context.Context, kind string, req Request, pare
 	default:
 		var used int64
 		var children int
+		// Refunds add up against the sale or capture; an authorization takes
+		// one capture or one void, whichever comes first.
+		siblings := []any{kind, kind}
+		if kind != "refund" {
+			siblings = []any{"capture", "void"}
+		}
 		if err := s.db.QueryRowContext(ctx, `SELECT COALESCE(SUM(amount),0), COUNT(*) FROM simulator_operations
-			WHERE parent_ref = $1 AND outcome = 'approved' AND kind = $2`, req.ParentRef, kind).Scan(&used, &children); err != nil {
+			WHERE parent_ref = $1 AND outcome = 'approved' AND kind IN ($2, $3)`, req.ParentRef, siblings[0], siblings[1]).Scan(&used, &children); err != nil {
 			return Response{}, fmt.Errorf("simulator: %w: %v", ErrUnknownOutcome, err)
 		}
 		switch {
