@@ -51,6 +51,11 @@ type DB struct {
 	// forUpdate is appended to row-locking SELECTs; SQLite needs none
 	// because its single writer already excludes other writers.
 	forUpdate string
+
+	// SQLite group commit (groupcommit.go).
+	queue   chan *writeReq
+	stop    chan struct{}
+	stopped chan struct{}
 }
 
 var _ kassa.Store = (*DB)(nil)
@@ -99,7 +104,9 @@ func openSQLite(ctx context.Context, path string) (*DB, error) {
 	n := runtime.GOMAXPROCS(0) * 2
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	return &DB{dialect: SQLite, write: w, read: r}, nil
+	db := &DB{dialect: SQLite, write: w, read: r}
+	db.startCommitter()
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, dsn string) (*DB, error) {
@@ -131,6 +138,14 @@ func (db *DB) SQL() *sql.DB { return db.write }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	if db.stop != nil {
+		select {
+		case <-db.stop:
+		default:
+			close(db.stop)
+		}
+		<-db.stopped
+	}
 	err := db.write.Close()
 	if db.read != db.write {
 		err = errors.Join(err, db.read.Close())
@@ -161,14 +176,22 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Write runs fn in one transaction. See kassa.Store.
+// Write runs fn in one transaction. See kassa.Store. On SQLite, writes
+// waiting at the same moment share one commit (see groupcommit.go).
 func (db *DB) Write(ctx context.Context, fn func(kassa.Tx) error) error {
+	if db.queue != nil {
+		return db.writeBatched(ctx, fn)
+	}
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", err)
 	}
-	if err := fn(&tx{db: db, tx: sqlTx}); err != nil {
-		sqlTx.Rollback()
+	err, pan := runFn(fn, &tx{db: db, tx: sqlTx})
+	if err != nil || pan != nil {
+		sqlTx.Rollback() // also on panic, or the connection would stay locked
+		if pan != nil {
+			panic(pan)
+		}
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {
