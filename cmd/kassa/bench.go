@@ -136,8 +136,19 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		limit = fmt.Sprintf(" or %d payments", o.requests)
 	}
 	fmt.Fprintf(stderr, "bench: measuring for %s%s at concurrency %d against %s\n", o.duration, limit, o.concurrency, target)
+	srvCPU0, _ := processCPU(o.pid)
+	ownCPU0, _ := processCPU(os.Getpid())
 	m := runLoad(ctx, client, "bench-"+runID+"-m", o.concurrency, o.duration, o.requests)
 	res.fill(m)
+	if ownCPU1, err := processCPU(os.Getpid()); err == nil {
+		res.ClientCPUSeconds = (ownCPU1 - ownCPU0).Seconds()
+	}
+	if srvCPU1, err := processCPU(o.pid); err == nil && o.pid > 0 {
+		res.ServerCPUSeconds = (srvCPU1 - srvCPU0).Seconds()
+		if res.Succeeded > 0 {
+			res.ServerCPUPerPaymentMS = math.Round(res.ServerCPUSeconds/float64(res.Succeeded)*1e6) / 1e3
+		}
+	}
 	if ctx.Err() != nil {
 		res.Interrupted = true
 	}
@@ -202,7 +213,13 @@ type BenchResult struct {
 	// ServerPeakRSSBytes is the server's VmHWM (peak resident set) from
 	// /proc/PID/status; 0 when unknown.
 	ServerPeakRSSBytes int64 `json:"server_peak_rss_bytes"`
-	Interrupted        bool  `json:"interrupted,omitempty"`
+	// CPU time (user+system, from /proc/PID/stat) the server and the load
+	// generator used while measuring: a server near cores×duration is
+	// CPU-bound, one far below it waits (on fsync, locks or the network).
+	ServerCPUSeconds      float64 `json:"server_cpu_seconds,omitempty"`
+	ServerCPUPerPaymentMS float64 `json:"server_cpu_ms_per_payment,omitempty"`
+	ClientCPUSeconds      float64 `json:"client_cpu_seconds,omitempty"`
+	Interrupted           bool    `json:"interrupted,omitempty"`
 }
 
 // BenchLatency are latency percentiles in milliseconds.
@@ -274,6 +291,10 @@ func (r *BenchResult) print(w io.Writer) {
 		fmt.Fprintf(w, "  server peak  %.1f MiB resident (VmHWM)\n", float64(r.ServerPeakRSSBytes)/(1<<20))
 	} else {
 		fmt.Fprintf(w, "  server peak  unknown (give --pid)\n")
+	}
+	if r.ServerCPUSeconds > 0 {
+		fmt.Fprintf(w, "  server CPU   %.2fs (%.2f ms per payment); load generator CPU %.2fs\n",
+			r.ServerCPUSeconds, r.ServerCPUPerPaymentMS, r.ClientCPUSeconds)
 	}
 	if r.Interrupted {
 		fmt.Fprintf(w, "  (interrupted before the end)\n")
@@ -547,6 +568,33 @@ func readVmHWM(pid int) (int64, error) {
 		return 0, err
 	}
 	return 0, errors.New("no VmHWM in /proc status")
+}
+
+// processCPU returns the user+system CPU time a process has used, from
+// Linux's /proc/PID/stat (in clock ticks of 1/100 s, USER_HZ on Linux).
+func processCPU(pid int) (time.Duration, error) {
+	if pid <= 0 {
+		return 0, errors.New("no pid")
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may contain spaces; fields after it are fixed.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("malformed /proc stat")
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, err
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
 
 // ---- the spawned server
