@@ -23,6 +23,7 @@
 package checkout
 
 import (
+	"context"
 	"crypto/rand"
 	"embed"
 	"encoding/base64"
@@ -36,6 +37,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/engine"
 )
 
@@ -49,6 +51,13 @@ type Config struct {
 	// ClientSecretTTL is how long after a payment's creation its client
 	// secret opens the form (engine.DefaultClientSecretTTL, 15 minutes).
 	ClientSecretTTL time.Duration
+	// AuthorizeEmbedding, if set, lets a protocol adapter vouch for the page
+	// at origin that embeds the form of payment p, because the adapter bound
+	// that origin to the payment under its own credentials (an Izipay
+	// session token from the merchant's server). When it answers true, the
+	// form needs neither the origin in the merchant's allowed origins nor a
+	// publishable key: an Izipay integration has neither.
+	AuthorizeEmbedding func(ctx context.Context, p *kassa.Payment, origin string) bool
 }
 
 // Handler serves the checkout. It is safe for concurrent use.

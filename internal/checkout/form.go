@@ -58,6 +58,9 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 	case modeRedirect:
 	case modeEmbedded, modePopup:
 		origin, err = kassa.NormalizeOrigin("origin", q.Get("origin"))
+		if err == nil && h.cfg.AuthorizeEmbedding != nil && h.cfg.AuthorizeEmbedding(r.Context(), sess.Payment, origin) {
+			break
+		}
 		if err != nil || !sess.Settings.OriginAllowed(origin) {
 			h.log.Info("checkout form refused: origin not allowed", "merchant", sess.Payment.MerchantID, "origin", q.Get("origin"))
 			h.errorPage(w, http.StatusBadRequest, locale, fmt.Sprintf(
