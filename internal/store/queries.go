@@ -163,12 +163,13 @@ func cardCols(p *kassa.Payment) (string, string, int, int) {
 
 func (t *tx) InsertPayment(ctx context.Context, p *kassa.Payment) error {
 	brand, last4, em, ey := cardCols(p)
-	_, err := t.tx.ExecContext(ctx, `INSERT INTO payments (`+paymentCols+`) VALUES
-		($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28)`,
+	// customer_email is a search column of the dashboard (dashboard.go).
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO payments (`+paymentCols+`, customer_email) VALUES
+		($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17,$18,$19,$20,$21,$22,$23,$24,$25,$26,$27,$28,$29)`,
 		p.ID, p.MerchantID, b2i(p.Livemode), p.Amount, p.Currency, p.OrderID, string(p.CaptureMethod), p.Description,
 		jsonText(p.Customer), jsonText(p.Billing), jsonText(p.Shipping), jsonText(p.Items), p.ReturnURL, p.CancelURL, p.NotifyURL,
 		jsonText(p.Metadata), string(p.Status), p.ClientSecret, jsonText(p.LastError), jsonText(p.NextAction),
-		brand, last4, em, ey, p.CanceledReason, micros(p.Created), micros(p.Updated), micros(p.ExpiresAt))
+		brand, last4, em, ey, p.CanceledReason, micros(p.Created), micros(p.Updated), micros(p.ExpiresAt), searchEmail(p))
 	return err
 }
 
