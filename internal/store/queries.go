@@ -542,7 +542,10 @@ func scanEvent(r rowScanner) (*kassa.Event, error) {
 func (t *tx) InsertEvent(ctx context.Context, e *kassa.Event) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7)`,
 		e.ID, e.MerchantID, b2i(e.Livemode), e.Type, e.PaymentID, string(e.Data), micros(e.Created))
-	return err
+	if err != nil {
+		return err
+	}
+	return t.enqueueDeliveries(ctx, e) // the webhook outbox, same transaction (notify.go)
 }
 
 func (db *DB) Event(ctx context.Context, pr kassa.Principal, id string) (*kassa.Event, error) {
