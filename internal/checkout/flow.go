@@ -150,7 +150,7 @@ func (h *Handler) returnToMerchant(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	title, text := doneText(locale, p)
-	h.messagePage(w, locale, title, text, "")
+	h.messagePage(w, locale, title, text, "", "")
 }
 
 // threeDSReturn is where the issuer's 3-D Secure page sends the shopper
@@ -189,14 +189,21 @@ func (h *Handler) threeDSReturn(w http.ResponseWriter, r *http.Request) {
 	if !finished(p.Status) {
 		title, text = "Payment "+string(p.Status), ""
 	}
-	h.messagePage(w, locale, title, text, target)
+	// The page runs in the challenge frame of the form, whose ancestors are
+	// the gateway and (embedded, pop-up) the merchant's page: frame-ancestors
+	// covers every ancestor, so it lists the merchant's allowed origins.
+	ancestors := "'self'"
+	for _, o := range st.AllowedOrigins {
+		ancestors += " " + o
+	}
+	h.messagePage(w, locale, title, text, target, ancestors)
 }
 
 // messagePage shows a short message; target, if set, is where threeds.js
-// sends a top-level window.
-func (h *Handler) messagePage(w http.ResponseWriter, locale, title, text, target string) {
+// sends a top-level window; frameAncestors "" forbids framing.
+func (h *Handler) messagePage(w http.ResponseWriter, locale, title, text, target, frameAncestors string) {
 	nonce := newNonce()
-	pageHeaders(w, pagePolicy(nonce, "'self'", ""))
+	pageHeaders(w, pagePolicy(nonce, frameAncestors, ""))
 	templates.ExecuteTemplate(w, "message.html", map[string]string{"Lang": locale, "Title": title, "Text": text,
 		"Target": target, "Base": h.base, "Continue": msg(locale, "redirecting")})
 }

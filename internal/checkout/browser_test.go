@@ -1,0 +1,427 @@
+package checkout_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kassa-pay/kassa/internal/api"
+	"github.com/kassa-pay/kassa/internal/checkout"
+	"github.com/kassa-pay/kassa/internal/checkout/demoshop"
+	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/processor"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
+	"github.com/kassa-pay/kassa/resultsig"
+)
+
+// gateway is a Kassa gateway and the demo shop on two loopback ports, with
+// a clock the test can move forward.
+type gateway struct {
+	t         *testing.T
+	url       string // the gateway, http://127.0.0.1:P
+	shopURL   string // the shop as the browser opens it, http://localhost:Q (another site)
+	secretKey string
+	signing   string
+	offset    atomic.Int64 // added to the engine's clock
+}
+
+func startGateway(t *testing.T) *gateway {
+	t.Helper()
+	g := &gateway{t: t}
+	db := storetest.Open(t, store.SQLite)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.url = "http://" + ln.Addr().String()
+	sim := processor.NewSimulator(db.SQL(), g.url)
+	eng := engine.New(db, sim, engine.Config{BaseURL: g.url, ReconcileGrace: time.Nanosecond,
+		Now: func() time.Time { return time.Now().Add(time.Duration(g.offset.Load())) }}, nil)
+	mux := http.NewServeMux()
+	mux.Handle("/simulator/", sim.Handler())
+	mux.Handle("/", api.New(eng, nil))
+	checkout.New(eng, checkout.Config{}, nil).Register(mux)
+	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	creds, err := eng.CreateMerchant(context.Background(), "Browser Test Merchant", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.secretKey = creds.SecretKey
+	shop := demoshop.New(demoshop.Config{GatewayURL: g.url, SecretKey: creds.SecretKey, PublishableKey: creds.PublishableKey})
+	shopSrv := httptest.NewServer(shop)
+	t.Cleanup(shopSrv.Close)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(shopSrv.URL, "http://"))
+	g.shopURL = "http://localhost:" + port
+	if err := shop.Setup(context.Background(), []string{g.shopURL, shopSrv.URL}); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Secret string `json:"result_signing_secret"`
+	}
+	g.api("GET", "/v1/merchant/settings", "", &st)
+	g.signing = st.Secret
+	return g
+}
+
+func (g *gateway) api(method, path, body string, out any) {
+	g.t.Helper()
+	req, _ := http.NewRequest(method, g.url+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+g.secretKey)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode >= 300 {
+		g.t.Fatalf("%s %s: %d %s", method, path, res.StatusCode, b)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		g.t.Fatal(err)
+	}
+}
+
+func (g *gateway) paymentStatus(id string) string {
+	var p struct {
+		Status string `json:"status"`
+	}
+	g.api("GET", "/v1/payments/"+id, "", &p)
+	return p.Status
+}
+
+func chromiumPath(t *testing.T) string {
+	p := os.Getenv("KASSA_TEST_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
+		}
+		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
+	}
+	return p
+}
+
+func newBrowser(t *testing.T) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(alloc)
+	t.Cleanup(cancel2)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+// tab opens a new tab with a deadline.
+func tab(t *testing.T, browser context.Context) context.Context {
+	ctx, cancel := chromedp.NewContext(browser)
+	t.Cleanup(cancel)
+	ctx, cancel = context.WithTimeout(ctx, 45*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func poll(expr string) chromedp.Action[chromedp.Void] {
+	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))
+}
+
+// waitJS evaluates expr until it is true, tolerating navigations of the
+// page in between (a redirect back to the shop, a frame being replaced).
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s: %v", expr, last)
+}
+
+// formContext returns a context acting inside the checkout form: the tab
+// itself in redirect mode, else the cross-site iframe, which Chrome runs as
+// a target of its own.
+func (g *gateway) formContext(t *testing.T, ctx context.Context, mode string) context.Context {
+	t.Helper()
+	if mode == "redirect" {
+		run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
+		return ctx
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		infos, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, g.url+"/pay/") {
+				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				run(t, fctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
+				return fctx
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("the checkout iframe did not appear")
+	return nil
+}
+
+// checkout opens the shop, picks mode and locale and presses Pay.
+func (g *gateway) checkout(t *testing.T, ctx context.Context, mode, locale string) (form context.Context, paymentID string) {
+	t.Helper()
+	run(t, ctx,
+		chromedp.Navigate(g.shopURL+"/"),
+		chromedp.Click(chromedp.CSS("#mode-"+mode)),
+		chromedp.SetValue(chromedp.CSS("#locale"), locale),
+		chromedp.Click(chromedp.CSS("#pay")),
+	)
+	form = g.formContext(t, ctx, mode)
+	id, err := chromedp.Run(form, chromedp.Evaluate[string](`JSON.parse(document.getElementById('kassa-config').textContent).state.payment_id`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return form, id
+}
+
+func enterCard(t *testing.T, form context.Context, number, expiry, cvc string) {
+	t.Helper()
+	run(t, form,
+		chromedp.Clear(chromedp.CSS("#card-number")),
+		chromedp.SendKeys(chromedp.CSS("#card-number"), number),
+		chromedp.Clear(chromedp.CSS("#card-expiry")),
+		chromedp.SendKeys(chromedp.CSS("#card-expiry"), expiry),
+		chromedp.Clear(chromedp.CSS("#card-cvc")),
+		chromedp.SendKeys(chromedp.CSS("#card-cvc"), cvc),
+		chromedp.Click(chromedp.CSS("#pay-button")),
+	)
+}
+
+const goodExpiry = "12 / 34"
+
+// answerChallenge clicks Approve or Fail on the issuer's page, which runs in
+// a frame of the form (same origin as the form).
+func answerChallenge(t *testing.T, form context.Context, button string) {
+	t.Helper()
+	run(t, form, chromedp.WaitVisible(chromedp.CSS("#challenge")))
+	waitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
+		const b = d && d.getElementById('`+button+`'); if (!b) return false; b.click(); return true; })()`)
+}
+
+// shopResult waits for the shop page to show a result and returns its
+// status after checking that the shop's server verified the signature.
+// For embedded and pop-up it also verifies the postMessage'd result here.
+func (g *gateway) shopResult(t *testing.T, ctx context.Context, mode, paymentID string) string {
+	t.Helper()
+	waitJS(t, ctx, fmt.Sprintf(`location.href.startsWith(%q) && document.querySelector('#result[data-verified]') !== null`, g.shopURL+"/"))
+	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS("#result")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if attrs["data-verified"] != "true" || attrs["data-payment"] != paymentID {
+		t.Fatalf("shop result %v: want verified result for %s", attrs, paymentID)
+	}
+	if mode != "redirect" {
+		res, err := chromedp.Run(ctx, chromedp.Evaluate[[]map[string]any](`window.kassaResults`))
+		if err != nil || len(res) != 1 {
+			t.Fatalf("window.kassaResults = %v, %v; want one result", res, err)
+		}
+		r := res[0]
+		if r["type"] != "kassa.result" || r["payment_id"] != paymentID || r["status"] != attrs["data-status"] ||
+			!resultsig.Verify(g.signing, paymentID, fmt.Sprint(r["status"]), fmt.Sprint(r["signature"])) {
+			t.Fatalf("postMessage result %v does not verify", r)
+		}
+	} else if loc, _ := chromedp.Run(ctx, chromedp.Location()); !strings.HasPrefix(loc, g.shopURL+"/") {
+		t.Fatalf("redirect ended at %s, not on the shop", loc)
+	}
+	return attrs["data-status"]
+}
+
+func (g *gateway) expect(t *testing.T, ctx context.Context, mode, paymentID, want string) {
+	t.Helper()
+	if got := g.shopResult(t, ctx, mode, paymentID); got != want {
+		t.Errorf("shop received status %s, want %s", got, want)
+	}
+	if got := g.paymentStatus(paymentID); got != want {
+		t.Errorf("API status %s, want %s", got, want)
+	}
+}
+
+func formError(t *testing.T, form context.Context) string {
+	t.Helper()
+	run(t, form, chromedp.WaitVisible(chromedp.CSS("#form-error")))
+	s, err := chromedp.Run(form, chromedp.Text(chromedp.CSS("#form-error")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestBrowserCheckout(t *testing.T) {
+	chromiumPath(t)
+	g := startGateway(t)
+	browser := newBrowser(t)
+
+	for _, mode := range []string{"embedded", "popup", "redirect"} {
+		t.Run(mode+"/success", func(t *testing.T) {
+			ctx := tab(t, browser)
+			form, id := g.checkout(t, ctx, mode, "en")
+			enterCard(t, form, "4242424242424242", goodExpiry, "123")
+			g.expect(t, ctx, mode, id, "succeeded")
+		})
+		t.Run(mode+"/decline_then_retry", func(t *testing.T) {
+			ctx := tab(t, browser)
+			form, id := g.checkout(t, ctx, mode, "es")
+			enterCard(t, form, "4000000000000002", goodExpiry, "123")
+			if msg := formError(t, form); !strings.Contains(msg, "rechazada") {
+				t.Errorf("decline message %q does not give the reason in Spanish", msg)
+			}
+			if st := g.paymentStatus(id); st != "requires_payment_method" {
+				t.Fatalf("after decline: status %s", st)
+			}
+			enterCard(t, form, "4242424242424242", goodExpiry, "123")
+			g.expect(t, ctx, mode, id, "succeeded")
+		})
+		t.Run(mode+"/3ds_approve", func(t *testing.T) {
+			ctx := tab(t, browser)
+			form, id := g.checkout(t, ctx, mode, "en")
+			enterCard(t, form, "4000002500003155", goodExpiry, "123")
+			answerChallenge(t, form, "approve")
+			g.expect(t, ctx, mode, id, "succeeded")
+		})
+		t.Run(mode+"/3ds_fail", func(t *testing.T) {
+			ctx := tab(t, browser)
+			form, id := g.checkout(t, ctx, mode, "pt")
+			enterCard(t, form, "4000002500003155", goodExpiry, "123")
+			answerChallenge(t, form, "fail")
+			if msg := formError(t, form); !strings.Contains(msg, "banco") {
+				t.Errorf("3-D Secure failure message %q", msg)
+			}
+			if st := g.paymentStatus(id); st != "requires_payment_method" {
+				t.Fatalf("after failed challenge: status %s", st)
+			}
+			// The shopper gives up.
+			if mode == "popup" {
+				run(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
+			} else {
+				run(t, form, chromedp.Click(chromedp.CSS("#cancel-button")))
+			}
+			g.expect(t, ctx, mode, id, "canceled")
+		})
+		t.Run(mode+"/expired_client_secret", func(t *testing.T) {
+			ctx := tab(t, browser)
+			form, id := g.checkout(t, ctx, mode, "en")
+			g.offset.Store(int64(16 * time.Minute))
+			defer g.offset.Store(0)
+			enterCard(t, form, "4242424242424242", goodExpiry, "123")
+			run(t, form, poll(`document.getElementById('checkout').dataset.state === 'expired'`))
+			title, err := chromedp.Run(form, chromedp.Text(chromedp.CSS("#result-title")))
+			if err != nil || !strings.Contains(title, "expired") {
+				t.Errorf("expired form title %q, %v", title, err)
+			}
+			if mode == "redirect" {
+				run(t, form, chromedp.Click(chromedp.CSS("#result-return")))
+			}
+			g.expect(t, ctx, mode, id, "requires_payment_method")
+		})
+	}
+	t.Run("popup/closed_by_shopper", func(t *testing.T) {
+		ctx := tab(t, browser)
+		_, id := g.checkout(t, ctx, "popup", "en")
+		run(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
+		g.expect(t, ctx, "popup", id, "canceled")
+		run(t, ctx, poll(`document.querySelector('[data-kassa-overlay]') === null`))
+	})
+	t.Run("screenshots", func(t *testing.T) { screenshots(t, g, browser) })
+}
+
+// screenshots saves the hosted form in each locale, on a desktop and on a
+// 360 px wide phone, to testoutput/screenshots for a person to look at, and
+// checks that the phone layout does not scroll sideways.
+func screenshots(t *testing.T, g *gateway, browser context.Context) {
+	dir := filepath.Join("..", "..", "testoutput", "screenshots")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, locale := range []string{"en", "es", "pt"} {
+		for _, vp := range []struct {
+			name string
+			w, h int64
+		}{{"desktop", 1280, 900}, {"360px", 360, 780}} {
+			ctx := tab(t, browser)
+			var p struct {
+				CheckoutURL string `json:"checkout_url"`
+			}
+			g.api("POST", "/v1/payments", `{"amount":123450,"currency":"USD","description":"Kassa T-shirt ×3"}`, &p)
+			run(t, ctx,
+				chromedp.EmulateViewport(vp.w, vp.h),
+				chromedp.Navigate(p.CheckoutURL+"?locale="+locale),
+				chromedp.WaitVisible(chromedp.CSS("#card-number")),
+				chromedp.SendKeys(chromedp.CSS("#card-number"), "4242424242424241"),
+				chromedp.SendKeys(chromedp.CSS("#card-expiry"), "12"),
+				chromedp.Click(chromedp.CSS("#pay-button")),
+				chromedp.WaitVisible(chromedp.CSS("#card-number-error")),
+			)
+			width, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`document.documentElement.scrollWidth`))
+			if err != nil || width > vp.w {
+				t.Errorf("%s %s: page is %d px wide in a %d px viewport (%v)", locale, vp.name, width, vp.w, err)
+			}
+			unlabeled, err := chromedp.Run(ctx, chromedp.Evaluate[int64](`[...document.querySelectorAll('input')].filter(i => i.labels.length === 0).length`))
+			if err != nil || unlabeled != 0 {
+				t.Errorf("%s: %d inputs without a label (%v)", locale, unlabeled, err)
+			}
+			png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+			if err != nil {
+				t.Fatal(err)
+			}
+			name := filepath.Join(dir, fmt.Sprintf("form-%s-%s.png", locale, vp.name))
+			if err := os.WriteFile(name, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
