@@ -432,7 +432,12 @@ func (e *Engine) movePayment(ctx context.Context, tx kassa.Tx, p *kassa.Payment,
 		if event == "" {
 			return nil
 		}
-		return e.event(ctx, tx, event, p, &totals)
+		if err := e.event(ctx, tx, event, p, &totals); err != nil {
+			return err
+		}
+		// An order with payout (orders.go) moves with its payment, in this
+		// same transaction: a paid payment and its paid order commit together.
+		return e.orderPaymentMoved(ctx, tx, p, event)
 	}
 	release := func() error {
 		if p.OrderID == "" {
