@@ -32,6 +32,7 @@ Usage:
   kassa merchant create --name NAME [--email E] [--json] [--db kassa.db]
   kassa demo     [--addr 127.0.0.1:8080] [--shop-addr 127.0.0.1:8081] [--db FILE]
   kassa bench    [--url URL --key sk_test_…] [--concurrency 32] [--duration 10s]
+  kassa izipay credentials --merchant ID [--roll] [--json] [--db kassa.db]
 
 Environment: KASSA_ADDR, KASSA_DATABASE_URL, KASSA_BASE_URL, KASSA_LOG_LEVEL.
 `
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return demo(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
+	case "izipay":
+		return izipayCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -60,7 +60,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(eng, log))
-	checkout.New(eng, checkout.Config{}, log).Register(mux)
+	var checkoutCfg checkout.Config
+	if izi, err := izipayAdapter(eng, *dsn, log); err != nil { // IPN format for the notify service: izi.Format()
+		log.Warn("Izipay Web Core routes disabled", "err", err)
+	} else {
+		checkoutCfg.AuthorizeEmbedding = izi.AuthorizeEmbedding
+		izi.Register(mux)
+	}
+	checkout.New(eng, checkoutCfg, log).Register(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))

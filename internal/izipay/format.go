@@ -1,0 +1,81 @@
+package izipay
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/notify"
+)
+
+// FormatName is the notification format of Izipay IPNs (migration 00007
+// queues deliveries under it).
+const FormatName = "izipay"
+
+// Format is the IPN as Izipay sends it: POST to config.urlIPN, header
+// transactionId, JSON body in the shape of the browser result (code,
+// messages, transactionId, response, payloadHttp, signature). The result
+// is built from the payment as it is when the attempt is made and signed
+// with the merchant's current hash key; any 2xx acknowledges it.
+type Format struct {
+	z *engine.Izipay
+	// Retries is the schedule (notify.DefaultSchedule when nil).
+	Retries notify.Schedule
+}
+
+var _ notify.Format = (*Format)(nil)
+
+// NewFormat returns the IPN format over z; register it in
+// notify.Config.Formats under FormatName.
+func NewFormat(z *engine.Izipay) *Format { return &Format{z: z} }
+
+// Schedule implements notify.Format.
+func (f *Format) Schedule() notify.Schedule {
+	if f.Retries == nil {
+		return notify.DefaultSchedule
+	}
+	return f.Retries
+}
+
+// Request implements notify.Format.
+func (f *Format) Request(ctx context.Context, d *notify.Delivery, now time.Time) (*http.Request, error) {
+	if d.Event == nil || d.Event.PaymentID == "" {
+		return nil, errors.New("izipay: IPN delivery without a payment event")
+	}
+	s, err := f.z.IzipaySessionByPayment(ctx, d.Event.PaymentID)
+	if err != nil {
+		return nil, err
+	}
+	o, err := f.z.IzipayOutcome(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	res, err := buildResult(o)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(res)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.URL, bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header["transactionId"] = []string{s.TransactionID} // Izipay's header name, as written
+	req.Header.Set("User-Agent", "Kassa-Izipay-IPN/1.0")
+	return req, nil
+}
+
+// Delivered implements notify.Format: any 2xx.
+func (f *Format) Delivered(status int, _ http.Header, _ []byte) bool {
+	return status >= 200 && status < 300
+}
+
+// Format returns the IPN format of the handler's service.
+func (h *Handler) Format() *Format { return NewFormat(h.z) }
