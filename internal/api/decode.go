@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/kassa-pay/kassa"
@@ -44,6 +45,12 @@ func decode(r *http.Request, body []byte, v any, emptyOK bool) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		if strings.HasPrefix(err.Error(), "json: unknown field ") {
+			// encoding/json names only the key, not where it is.
+			if param := unknownField(body, reflect.TypeOf(v)); param != "" {
+				return kassa.Invalid(param, "parameter_unknown", "Received unknown parameter: %s", param)
+			}
+		}
 		return jsonError(err)
 	}
 	if dec.More() {
@@ -72,6 +79,103 @@ func jsonError(err error) error {
 		return kassa.Invalid(bracketParam(name), "parameter_unknown", "Received unknown parameter: %s", bracketParam(name))
 	}
 	return kassa.Errorf(kassa.EINVALID, "body_invalid", "request body is not valid: %v", err)
+}
+
+// unknownField returns the bracketed path of the first key in body (in
+// document order, as encoding/json meets them) that has no field in t, e.g.
+// "payment_method[card][foo]" or "items[1][color]", or "" if there is none.
+func unknownField(body []byte, t reflect.Type) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	param, _ := findUnknown(dec, t, "")
+	return param
+}
+
+// findUnknown reads one JSON value from dec, walking it along t; found
+// reports an unknown key (and stops reading).
+func findUnknown(dec *json.Decoder, t reflect.Type, prefix string) (param string, found bool) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	tok, err := dec.Token()
+	if err != nil {
+		return "", false
+	}
+	delim, ok := tok.(json.Delim)
+	if !ok || delim == '}' || delim == ']' {
+		return "", false // a scalar
+	}
+	for i := 0; dec.More(); i++ {
+		elem, name := reflect.Type(nil), ""
+		if delim == '{' {
+			k, err := dec.Token()
+			if err != nil {
+				return "", false
+			}
+			name, _ = k.(string)
+		}
+		child := name
+		if prefix != "" {
+			child = prefix + "[" + name + "]"
+		}
+		switch {
+		case delim == '{' && t.Kind() == reflect.Struct:
+			f, ok := jsonField(t, name)
+			if !ok {
+				return child, true
+			}
+			elem = f.Type
+		case delim == '{' && t.Kind() == reflect.Map:
+			elem = t.Elem()
+		case delim == '[' && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array):
+			elem, child = t.Elem(), fmt.Sprintf("%s[%d]", prefix, i)
+		}
+		if elem == nil {
+			if err := skipValue(dec); err != nil {
+				return "", false
+			}
+			continue
+		}
+		if p, found := findUnknown(dec, elem, child); found {
+			return p, found
+		}
+	}
+	dec.Token() // the closing delimiter
+	return "", false
+}
+
+// jsonField finds the struct field encoding/json decodes key into: an exact
+// tag or name match first, then a case-insensitive one.
+func jsonField(t reflect.Type, key string) (reflect.StructField, bool) {
+	var fold *reflect.StructField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "-" {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if name == key {
+			return f, true
+		}
+		if fold == nil && strings.EqualFold(name, key) {
+			fold = &f
+		}
+	}
+	if fold != nil {
+		return *fold, true
+	}
+	return reflect.StructField{}, false
+}
+
+// skipValue reads and discards one JSON value.
+func skipValue(dec *json.Decoder) error {
+	var raw json.RawMessage
+	return dec.Decode(&raw)
 }
 
 func typeName(kind string) string {
