@@ -218,6 +218,11 @@ func (s *Server) listPayments(w http.ResponseWriter, r *http.Request) {
 	if f.Status != "" && !f.Status.Valid() {
 		q.fail(kassa.Invalid("status", "parameter_invalid", "unknown status %q", f.Status))
 	}
+	if f.CreatedLTE != nil {
+		// created is shown in whole seconds: created[lte]=T includes
+		// everything created during second T.
+		*f.CreatedLTE = f.CreatedLTE.Add(time.Second - time.Nanosecond)
+	}
 	if err := q.done(); err != nil {
 		s.writeError(w, r, err, nil)
 		return
