@@ -30,6 +30,7 @@ Usage:
   kassa serve    [--addr 127.0.0.1:8080] [--db kassa.db] [--base-url URL]
   kassa migrate  [--db kassa.db]
   kassa merchant create --name NAME [--email E] [--json] [--db kassa.db]
+  kassa user create --merchant ID --email E --password P --role admin|viewer [--db kassa.db]
   kassa demo     [--addr 127.0.0.1:8080] [--shop-addr 127.0.0.1:8081] [--db FILE]
   kassa bench    [--url URL --key sk_test_…] [--concurrency 32] [--duration 10s]
   kassa izipay credentials --merchant ID [--roll] [--json] [--db kassa.db]
@@ -61,6 +62,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return migrate(ctx, args[1:], stdout, stderr)
 	case "merchant":
 		return merchant(ctx, args[1:], stdout, stderr)
+	case "user":
+		return user(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
 	case "bench":

@@ -68,6 +68,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		izi.Register(mux)
 	}
 	checkout.New(eng, checkoutCfg, log).Register(mux)
+	mountDashboard(mux, eng, db, log)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
@@ -108,7 +109,7 @@ func bootstrap(ctx context.Context, eng *engine.Engine, stdout io.Writer) error 
   secret key:      %s
   publishable key: %s
 `, c.Merchant.ID, c.SecretKey, c.PublishableKey)
-	return nil
+	return bootstrapUser(ctx, eng, c.Merchant.ID, stdout)
 }
 
 // redact hides a password in a database URL.
