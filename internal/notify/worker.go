@@ -126,17 +126,37 @@ func (s *Service) Run(ctx context.Context) {
 	// Attempts run on a context of their own so that shutdown lets them finish.
 	sendCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	defer abandon()
-	var wg sync.WaitGroup
+	work := make(chan *Delivery)
 	done := make(chan struct{}, s.cfg.Workers)
-	inflight := 0
+	var wg sync.WaitGroup
+	for range s.cfg.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for d := range work {
+				out := s.attempt(sendCtx, d)
+				if sendCtx.Err() == nil { // abandoned attempts are not recorded: their lease brings them back
+					outcomes <- out
+				}
+				done <- struct{}{}
+			}
+		}()
+	}
 	ticker := time.NewTicker(s.cfg.PollInterval)
 	defer ticker.Stop()
 
+	// Claims are batched: up to two rows per worker are held (in flight or
+	// queued here), and a claim is made when at least half of that room is
+	// free, so a backlog costs one claim per Workers deliveries, not one each.
+	room := 2 * s.cfg.Workers
+	var queue []*Delivery
+	inflight := 0
 	look := true      // a reason to claim: startup, a wakeup, a tick, or a backlog
 	readFirst := true // for a poll tick: ask the read pool before taking the writer
-	backlog := false  // the last claim filled every free slot: more may be due
+	backlog := false  // the last claim was full: more may be due
 	for ctx.Err() == nil {
-		if free := s.cfg.Workers - inflight; look && free > 0 {
+		free := room - inflight - len(queue)
+		if look && (free >= s.cfg.Workers || inflight+len(queue) == 0) {
 			look = false
 			now := s.cfg.Now()
 			due := true
@@ -152,22 +172,19 @@ func (s *Service) Run(ctx context.Context) {
 					s.log.Error("notify: claim deliveries", "err", err)
 				}
 				backlog = len(ds) == free
-				for _, d := range ds {
-					inflight++
-					wg.Add(1)
-					go func() {
-						defer wg.Done()
-						out := s.attempt(sendCtx, d)
-						if sendCtx.Err() == nil { // abandoned attempts are not recorded: their lease brings them back
-							outcomes <- out
-						}
-						done <- struct{}{}
-					}()
-				}
+				queue = append(queue, ds...)
 			}
+		}
+		var next chan<- *Delivery
+		var head *Delivery
+		if len(queue) > 0 && inflight < s.cfg.Workers {
+			next, head = work, queue[0]
 		}
 		select {
 		case <-ctx.Done():
+		case next <- head:
+			queue = queue[1:]
+			inflight++
 		case <-wake:
 			look, readFirst = true, false
 		case <-ticker.C:
@@ -179,6 +196,7 @@ func (s *Service) Run(ctx context.Context) {
 			}
 		}
 	}
+	close(work) // queued, unsent deliveries come back when their lease ends
 
 	finished := make(chan struct{})
 	go func() {

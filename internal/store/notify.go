@@ -308,26 +308,59 @@ func (db *DB) RecordOutcomes(ctx context.Context, outs []notify.Outcome) error {
 	return db.writeSQL(ctx, func(sqlTx queryer) error { return recordOutcomes(ctx, sqlTx, outs) })
 }
 
+// recordOutcomes writes a batch with a few multi-row statements: the
+// attempts, then the deliveries' new states (fenced by attempts), then the
+// consequences of 410 answers.
 func recordOutcomes(ctx context.Context, sqlTx queryer, outs []notify.Outcome) error {
-	for _, o := range outs {
-		d, a := o.Delivery, o.Attempt
+	const chunk = 100
+	for len(outs) > 0 {
+		part := outs[:min(chunk, len(outs))]
+		outs = outs[len(part):]
+		var ins, upd strings.Builder
+		var insArgs, updArgs []any
+		ph := func(args *[]any, v any, cast string) string {
+			*args = append(*args, v)
+			if cast == "" {
+				return "$" + strconv.Itoa(len(*args))
+			}
+			return "CAST($" + strconv.Itoa(len(*args)) + " AS " + cast + ")"
+		}
+		for i, o := range part {
+			d, a := o.Delivery, o.Attempt
+			if i > 0 {
+				ins.WriteString(",")
+				upd.WriteString(",")
+			}
+			ins.WriteString("(" + strings.Join([]string{ph(&insArgs, a.ID, ""), ph(&insArgs, d.EventID, ""), ph(&insArgs, d.EndpointID, ""),
+				ph(&insArgs, d.MerchantID, ""), ph(&insArgs, b2i(d.Livemode), ""), ph(&insArgs, d.Attempts, ""), ph(&insArgs, a.URL, ""),
+				ph(&insArgs, a.StatusCode, ""), ph(&insArgs, b2i(a.Delivered), ""), ph(&insArgs, cleanText(a.Error), ""),
+				ph(&insArgs, cleanText(a.Response), ""), ph(&insArgs, a.Latency.Microseconds(), ""), ph(&insArgs, micros(a.Created), "")}, ",") + ")")
+			lastErr := a.Error
+			if lastErr == "" && !a.Delivered {
+				lastErr = "HTTP " + strconv.Itoa(a.StatusCode)
+			}
+			upd.WriteString("(" + strings.Join([]string{ph(&updArgs, d.EventID, "TEXT"), ph(&updArgs, d.EndpointID, "TEXT"),
+				ph(&updArgs, d.Attempts, "INTEGER"), ph(&updArgs, o.Status, "TEXT"), ph(&updArgs, micros(o.NextAttempt), "BIGINT"),
+				ph(&updArgs, a.StatusCode, "INTEGER"), ph(&updArgs, cleanText(lastErr), "TEXT"), ph(&updArgs, micros(a.Created), "BIGINT")}, ",") + ")")
+		}
 		if _, err := sqlTx.ExecContext(ctx, `INSERT INTO webhook_attempts (id, event_id, endpoint_id, merchant_id, livemode, attempt,
-			url, status_code, delivered, error, response, latency_us, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
-			ON CONFLICT (event_id, endpoint_id, attempt) DO NOTHING`,
-			a.ID, d.EventID, d.EndpointID, d.MerchantID, b2i(d.Livemode), d.Attempts, a.URL, a.StatusCode, b2i(a.Delivered),
-			cleanText(a.Error), cleanText(a.Response), a.Latency.Microseconds(), micros(a.Created)); err != nil {
+			url, status_code, delivered, error, response, latency_us, created_at) VALUES `+ins.String()+`
+			ON CONFLICT (event_id, endpoint_id, attempt) DO NOTHING`, insArgs...); err != nil {
 			return err
 		}
-		lastErr := a.Error
-		if lastErr == "" && !a.Delivered {
-			lastErr = "HTTP " + strconv.Itoa(a.StatusCode)
-		}
-		if _, err := sqlTx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, last_status = $3,
-			last_error = $4, updated_at = $5 WHERE event_id = $6 AND endpoint_id = $7 AND attempts = $8 AND status = 'pending'`,
-			o.Status, micros(o.NextAttempt), a.StatusCode, cleanText(lastErr), micros(a.Created), d.EventID, d.EndpointID, d.Attempts); err != nil {
+		if _, err := sqlTx.ExecContext(ctx, `WITH o (event_id, endpoint_id, attempts, status, next_at, last_status, last_error, at) AS (
+			VALUES `+upd.String()+`)
+			UPDATE webhook_deliveries SET status = o.status, next_attempt_at = o.next_at, last_status = o.last_status,
+				last_error = o.last_error, updated_at = o.at
+			FROM o WHERE webhook_deliveries.event_id = o.event_id AND webhook_deliveries.endpoint_id = o.endpoint_id
+				AND webhook_deliveries.attempts = o.attempts AND webhook_deliveries.status = 'pending'`, updArgs...); err != nil {
 			return err
 		}
-		if o.DisableEndpoint && d.EndpointID != "" {
+		for _, o := range part {
+			d, a := o.Delivery, o.Attempt
+			if !o.DisableEndpoint || d.EndpointID == "" {
+				continue
+			}
 			if _, err := sqlTx.ExecContext(ctx, `UPDATE webhook_endpoints SET status = 'disabled', disabled_reason = $1, updated_at = $2
 				WHERE id = $3`, "the endpoint answered 410 Gone", micros(a.Created), d.EndpointID); err != nil {
 				return err
