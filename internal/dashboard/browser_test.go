@@ -1,0 +1,240 @@
+package dashboard_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
+)
+
+// Browser tests run the dashboard in headless Chromium (Debian's package):
+// skipped when it is missing, failed under CI=true. Every page visited is
+// saved as a PNG under testoutput/screenshots/dashboard/.
+
+func chromiumPath(t *testing.T) string {
+	p := os.Getenv("KASSA_TEST_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
+		}
+		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
+	}
+	return p
+}
+
+func newChromium(t *testing.T) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(alloc)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel3)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+	return v
+}
+
+func shot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	dir := filepath.Join("..", "..", "testoutput", "screenshots", "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func bodyText(t *testing.T, ctx context.Context) string {
+	return eval[string](t, ctx, `document.body.innerText`)
+}
+
+func browserLogin(t *testing.T, ctx context.Context, base, email string) {
+	t.Helper()
+	do(t, ctx,
+		chromedp.Navigate(base+"/dashboard/login"),
+		chromedp.WaitVisible(chromedp.CSS("#email")),
+		chromedp.SendKeys(chromedp.CSS("#email"), email),
+		chromedp.SendKeys(chromedp.CSS("#password"), password(email)),
+		chromedp.Click(chromedp.CSS("#login")),
+		chromedp.WaitVisible(chromedp.CSS("#logout")),
+	)
+}
+
+// postWithoutToken submits a refund from the page's own origin with the
+// session cookie but without the CSRF token, and returns the HTTP status.
+const postWithoutToken = `fetch(location.pathname + "/refund", {method: "POST", body: new URLSearchParams({amount: "1.00"})}).then(r => r.status)`
+
+// postWithToken does the same with the token the page carries.
+const postWithToken = `fetch(location.pathname + "/refund", {method: "POST", body: new URLSearchParams({amount: "1.00",
+	csrf: document.querySelector('input[name=csrf]').value})}).then(r => r.status)`
+
+func TestBrowserDashboard(t *testing.T) {
+	ctx := newChromium(t)
+	g := startGateway(t, storetest.Open(t, store.SQLite))
+	payA := g.pay(g.a, 5000, "order-a-1", "ann@a.example")
+	g.pay(g.a, 1999, "order-a-2", "amy@a.example")
+	payB := g.pay(g.b, 7000, "order-b-1", "bob@b.example")
+
+	// Logged out: a payment's URL lands on the login page and shows no data.
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#email")))
+	if txt := bodyText(t, ctx); strings.Contains(txt, "ann@a.example") || strings.Contains(txt, payA) {
+		t.Fatal("logged-out page shows payment data")
+	}
+	shot(t, ctx, "login")
+
+	browserLogin(t, ctx, g.url, g.a.admin)
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	if txt := bodyText(t, ctx); !strings.Contains(txt, "69.99 USD") {
+		t.Fatalf("overview lacks today's volume: %s", txt)
+	}
+	shot(t, ctx, "overview")
+
+	// Find the payment by the shopper's email.
+	do(t, ctx,
+		chromedp.Navigate(g.url+"/dashboard/payments"),
+		chromedp.WaitVisible(chromedp.CSS("#q")),
+	)
+	shot(t, ctx, "payments")
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#q"), "ann@a.example"),
+		chromedp.Click(chromedp.CSS("#search")),
+		// Two rows before the search, one after.
+		chromedp.WaitVisible(chromedp.CSS(`#payments tbody tr:only-child a[href="/dashboard/payments/`+payA+`"]`)),
+	)
+	if n := eval[int64](t, ctx, `document.querySelectorAll("#payments tbody tr").length`); n != 1 {
+		t.Fatalf("search found %d rows", n)
+	}
+	shot(t, ctx, "payments-search")
+
+	// Refund part of it.
+	do(t, ctx,
+		chromedp.Click(chromedp.CSS(`a[href="/dashboard/payments/`+payA+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#refund-amount")),
+	)
+	// A same-origin request with the session cookie but no CSRF token is refused.
+	if st := eval[int64](t, ctx, postWithoutToken); st != 403 {
+		t.Fatalf("refund without CSRF token: HTTP %d", st)
+	}
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS("#refund-amount"), "12.34"),
+		chromedp.Click(chromedp.CSS("#refund")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+	)
+	refunded, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#refunded")))
+	if err != nil || refunded != "12.34 USD" {
+		t.Fatalf("refunded shows %q (%v)", refunded, err)
+	}
+	timeline, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#timeline")))
+	if err != nil || !strings.Contains(timeline, "refund 12.34 USD") || !strings.Contains(timeline, "refund.succeeded") {
+		t.Fatalf("timeline lacks the refund: %q (%v)", timeline, err)
+	}
+	shot(t, ctx, "payment")
+	var p struct {
+		AmountRefunded int64 `json:"amount_refunded"`
+	}
+	g.api(g.a, "GET", "/v1/payments/"+payA, "", &p)
+	if p.AmountRefunded != 1234 {
+		t.Fatalf("the API shows amount_refunded %d", p.AmountRefunded)
+	}
+	var refunds struct {
+		Data []struct{ Amount int64 }
+	}
+	g.api(g.a, "GET", "/v1/refunds?payment="+payA, "", &refunds)
+	if len(refunds.Data) != 1 || refunds.Data[0].Amount != 1234 {
+		t.Fatalf("the API lists refunds %+v", refunds.Data)
+	}
+
+	// Another merchant's payment does not exist for this merchant's staff.
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payB), chromedp.WaitVisible(chromedp.CSS("#error")))
+	if txt := bodyText(t, ctx); strings.Contains(txt, "bob@b.example") || strings.Contains(txt, "70.00") {
+		t.Fatal("another merchant's payment is shown")
+	}
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments?q=bob@b.example"), chromedp.WaitVisible(chromedp.CSS("#payments")))
+	if n := eval[int64](t, ctx, `document.querySelectorAll("#payments tbody a").length`); n != 0 {
+		t.Fatal("search finds another merchant's payment")
+	}
+
+	for _, page := range []string{"refunds", "webhooks", "keys", "settings", "team"} {
+		do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		if unlabeled := eval[int64](t, ctx, `[...document.querySelectorAll('input:not([type=hidden]),select,textarea')].filter(i => i.labels.length === 0).length`); unlabeled != 0 {
+			t.Errorf("%s: %d form fields without a label", page, unlabeled)
+		}
+		shot(t, ctx, page)
+	}
+	// A phone-sized viewport: the layout reflows without sideways scrolling.
+	do(t, ctx, chromedp.EmulateViewport(360, 780), chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	if w := eval[int64](t, ctx, `document.documentElement.scrollWidth`); w > 360 {
+		wide := eval[string](t, ctx, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 360).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right)).join(", ")`)
+		t.Errorf("payment page is %d px wide on a 360 px phone: %s", w, wide)
+	}
+	shot(t, ctx, "payment-360px")
+	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+
+	// Logout: the same URL now asks for a login.
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("#logout")),
+		chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#email")))
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#email")))
+	if strings.Contains(bodyText(t, ctx), "ann@a.example") {
+		t.Fatal("payment visible after logout")
+	}
+
+	// A viewer sees the payment but has no refund button, and a refund
+	// posted with a valid token is still refused.
+	browserLogin(t, ctx, g.url, g.a.viewer)
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	if n := eval[int64](t, ctx, `document.querySelectorAll("#refund, #refund-amount").length`); n != 0 {
+		t.Fatal("viewer sees the refund form")
+	}
+	if st := eval[int64](t, ctx, postWithToken); st != 403 {
+		t.Fatalf("viewer refund: HTTP %d", st)
+	}
+	shot(t, ctx, "payment-viewer")
+	g.api(g.a, "GET", "/v1/payments/"+payA, "", &p)
+	if p.AmountRefunded != 1234 {
+		t.Fatalf("the viewer's request changed the payment: %d", p.AmountRefunded)
+	}
+}
