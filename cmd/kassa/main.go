@@ -33,6 +33,8 @@ Usage:
   kassa user create --merchant ID --email E --password P --role admin|viewer [--db kassa.db]
   kassa demo     [--addr 127.0.0.1:8080] [--shop-addr 127.0.0.1:8081] [--db FILE]
   kassa bench    [--url URL --key sk_test_…] [--concurrency 32] [--duration 10s]
+  kassa route    add --from PEN --to USD --rate 0.27 [--fee-percent 1] [--min 10] [--max 10000] [--json] | list
+  kassa order    show|hold|release|approve|return|delete UID [--reason R] [--json]
   kassa izipay credentials --merchant ID [--roll] [--json] [--db kassa.db]
 
 Environment: KASSA_ADDR, KASSA_DATABASE_URL, KASSA_BASE_URL, KASSA_LOG_LEVEL.
@@ -66,6 +68,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return user(ctx, args[1:], stdout, stderr)
 	case "demo":
 		return demo(ctx, args[1:], stdout, stderr)
+	case "route":
+		return route(ctx, args[1:], stdout, stderr)
+	case "order":
+		return order(ctx, args[1:], stdout, stderr)
 	case "bench":
 		return bench(ctx, args[1:], stdout, stderr)
 	case "izipay":

@@ -74,6 +74,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBG()
 	go eng.RunReconciler(bg, *reconcileEvery)
+	mountOrders(bg, mux, eng, db, log) // izi.exchange-style orders (order.go)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
