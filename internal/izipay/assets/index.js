@@ -91,7 +91,9 @@
     var config = opts && opts.config;
     var errs = validate(config);
     if (errs.length) {
-      throw IzipayError(errs, 'Izipay: invalid config: ' + errs.map(function (e) { return e.field + ' ' + e.message; }).join('; '));
+      var unsupported = errs.some(function (e) { return e.field === 'action'; });
+      throw IzipayError(errs, 'Izipay: invalid config: ' + errs.map(function (e) { return e.field + ' ' + e.message; }).join('; '),
+        unsupported ? 'V02' : 'V01');
     }
     this.config = config;
     this.form = { events: { submit: function () {
