@@ -2,6 +2,7 @@ package izipay_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -9,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/izipay"
+	"github.com/kassa-pay/kassa/internal/processor"
 	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
 )
 
 func dialects(t *testing.T, fn func(t *testing.T, g *kassaGW)) {
@@ -170,5 +175,62 @@ func TestSignVector(t *testing.T) {
 	}
 	if got := izipay.Sign("Jefe", "what do ya want for nothing?"); got != "W9zBRr9gdU5qBCQmCJV1x1oAPwidJzmDnexYuWTsOEM=" {
 		t.Fatalf("RFC 4231 case 2: %s", got)
+	}
+}
+
+// TestCredentialsRollAndSealing: rolling replaces both keys (the old public
+// key stops working at once) and neither key is stored in clear.
+func TestCredentialsRollAndSealing(t *testing.T) {
+	for _, d := range []store.Dialect{store.SQLite, store.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			db := storetest.Open(t, d)
+			eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, nil)
+			z, err := engine.NewIzipay(eng, bytes.Repeat([]byte{9}, 32))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			m, err := eng.CreateMerchant(ctx, "M", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			c1, err := z.IzipayCredentials(ctx, m.Merchant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, _ := z.IzipayCredentials(ctx, m.Merchant.ID)
+			if *again != *c1 || len(c1.MerchantCode) != 8 || len(c1.PublicKey) != 32 || len(c1.HashKey) < 32 {
+				t.Fatalf("credentials not stable or malformed: %+v / %+v", c1, again)
+			}
+			var pubEnc, hashEnc string
+			if err := db.SQL().QueryRowContext(ctx, `SELECT public_key_enc, hash_key_enc FROM izipay_credentials WHERE merchant_id = $1`,
+				m.Merchant.ID).Scan(&pubEnc, &hashEnc); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(pubEnc, c1.PublicKey) || strings.Contains(hashEnc, c1.HashKey) || !strings.HasPrefix(hashEnc, "v1.") {
+				t.Fatal("keys are stored in clear")
+			}
+			if _, err := z.AuthenticateIzipay(ctx, c1.MerchantCode, c1.PublicKey); err != nil {
+				t.Fatal(err)
+			}
+			c2, err := z.RollIzipayCredentials(ctx, m.Merchant.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c2.MerchantCode != c1.MerchantCode || c2.PublicKey == c1.PublicKey || c2.HashKey == c1.HashKey {
+				t.Fatalf("roll: %+v after %+v", c2, c1)
+			}
+			if _, err := z.AuthenticateIzipay(ctx, c1.MerchantCode, c1.PublicKey); kassa.ErrorCode(err) != "izipay_credentials_invalid" {
+				t.Fatalf("old public key after roll: %v", err)
+			}
+			if _, err := z.AuthenticateIzipay(ctx, c2.MerchantCode, c2.PublicKey); err != nil {
+				t.Fatal(err)
+			}
+			// Another key cannot open what was sealed.
+			other, _ := engine.NewIzipay(eng, bytes.Repeat([]byte{1}, 32))
+			if _, err := other.AuthenticateIzipay(ctx, c2.MerchantCode, c2.PublicKey); err == nil {
+				t.Fatal("credentials opened with another secret key")
+			}
+		})
 	}
 }
