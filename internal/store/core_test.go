@@ -270,8 +270,8 @@ func TestLedger(t *testing.T) {
 				}
 			}
 			rows := []*kassa.Transaction{
-				txn("txn_1", "pay_1", kassa.TxnSale, kassa.TxnPending, 1000, at),                       // old pending
-				txn("txn_2", "pay_1", kassa.TxnRefund, kassa.TxnUnknown, 100, at.Add(time.Hour)),       // unknown: always listed
+				txn("txn_1", "pay_1", kassa.TxnSale, kassa.TxnPending, 1000, at),                        // old pending
+				txn("txn_2", "pay_1", kassa.TxnRefund, kassa.TxnUnknown, 100, at.Add(time.Hour)),        // unknown: always listed
 				txn("txn_3", "pay_2", kassa.TxnAuthorize, kassa.TxnPending, 500, at.Add(2*time.Minute)), // young pending
 				txn("txn_4", "pay_2", kassa.TxnCapture, kassa.TxnSucceeded, 500, at),
 				txn("txn_5", "pay_2", kassa.TxnVoid, kassa.TxnFailed, 500, at),
