@@ -61,8 +61,11 @@ func izipayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]string{
-			"merchantCode": c.MerchantCode, "publicKey": c.PublicKey, "hashKey": c.HashKey})
+		return json.NewEncoder(stdout).Encode(struct {
+			MerchantCode string `json:"merchantCode"`
+			PublicKey    string `json:"publicKey"`
+			HashKey      string `json:"hashKey"`
+		}{c.MerchantCode, c.PublicKey, c.HashKey})
 	}
 	fmt.Fprintf(stdout, "merchantCode: %s\npublicKey:    %s\nhashKey:      %s\n", c.MerchantCode, c.PublicKey, c.HashKey)
 	return nil
