@@ -27,6 +27,7 @@ type Server struct {
 	log    *slog.Logger
 	mux    *http.ServeMux
 	routes []string
+	notify *notifyService // webhooks.go; nil: webhook routes answer webhooks_unavailable
 }
 
 // OpenAPI is the OpenAPI 3.1 document of the API, served at /openapi.json.
@@ -55,6 +56,16 @@ func New(e *engine.Engine, log *slog.Logger) *Server {
 	s.handle("GET /v1/refunds/{id}", s.auth(s.getRefund))
 	s.handle("GET /v1/events", s.auth(s.listEvents))
 	s.handle("GET /v1/events/{id}", s.auth(s.getEvent))
+	s.handle("POST /v1/events/{id}/redeliver", s.auth(s.idempotent(s.redeliverEvent)))
+	s.handle("GET /v1/events/{id}/deliveries", s.auth(s.listEventDeliveries))
+	s.handle("POST /v1/webhook_endpoints", s.auth(s.idempotent(s.createWebhookEndpoint)))
+	s.handle("GET /v1/webhook_endpoints", s.auth(s.listWebhookEndpoints))
+	s.handle("GET /v1/webhook_endpoints/{id}", s.auth(s.getWebhookEndpoint))
+	s.handle("DELETE /v1/webhook_endpoints/{id}", s.auth(s.deleteWebhookEndpoint))
+	s.handle("POST /v1/webhook_endpoints/{id}/roll_secret", s.auth(s.idempotent(s.rollWebhookSecret)))
+	s.handle("GET /v1/webhook_endpoints/{id}/deliveries", s.auth(s.listWebhookDeliveries))
+	s.handle("GET /v1/notify_secret", s.auth(s.getNotifySecret))
+	s.handle("POST /v1/notify_secret/roll", s.auth(s.idempotent(s.rollNotifySecret)))
 	s.handle("GET /v1/merchant/settings", s.auth(s.getSettings))
 	s.handle("POST /v1/merchant/settings", s.auth(s.updateSettings))
 	s.handle("POST /v1/routes", s.auth(s.idempotent(s.createRoute)))

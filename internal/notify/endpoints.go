@@ -83,7 +83,7 @@ func checkEvents(types []string) ([]string, error) {
 			return []string{"*"}, nil
 		}
 		if !slices.Contains(EventTypes, t) {
-			return nil, kassa.Invalid("events["+strconv.Itoa(i)+"]", "parameter_invalid",
+			return nil, kassa.Invalid("enabled_events["+strconv.Itoa(i)+"]", "parameter_invalid",
 				"unknown event type %q; use one of %s, or \"*\" for all", t, strings.Join(EventTypes, ", "))
 		}
 		if !slices.Contains(out, t) {
