@@ -54,20 +54,20 @@ func endpointObject(e *notify.Endpoint, withSecret bool) WebhookEndpointObject {
 
 // DeliveryAttemptObject is one entry of the delivery log.
 type DeliveryAttemptObject struct {
-	ID             string  `json:"id"`
-	Object         string  `json:"object"`
-	Event          string  `json:"event"`
-	EventType      string  `json:"event_type"`
+	ID              string  `json:"id"`
+	Object          string  `json:"object"`
+	Event           string  `json:"event"`
+	EventType       string  `json:"event_type"`
 	WebhookEndpoint *string `json:"webhook_endpoint"` // null for a payment's notify_url
-	URL            string  `json:"url"`
-	Attempt        int     `json:"attempt"`
-	Delivered      bool    `json:"delivered"`
-	ResponseStatus int     `json:"response_status"`
-	ResponseBody   string  `json:"response_body"`
-	Error          string  `json:"error,omitempty"`
-	LatencyMS      float64 `json:"latency_ms"`
-	Livemode       bool    `json:"livemode"`
-	Created        int64   `json:"created"`
+	URL             string  `json:"url"`
+	Attempt         int     `json:"attempt"`
+	Delivered       bool    `json:"delivered"`
+	ResponseStatus  int     `json:"response_status"`
+	ResponseBody    string  `json:"response_body"`
+	Error           string  `json:"error,omitempty"`
+	LatencyMS       float64 `json:"latency_ms"`
+	Livemode        bool    `json:"livemode"`
+	Created         int64   `json:"created"`
 }
 
 func attemptObject(a *notify.Attempt) DeliveryAttemptObject {
@@ -83,13 +83,13 @@ func attemptObject(a *notify.Attempt) DeliveryAttemptObject {
 
 // DeliveryObject is an event's delivery to one destination.
 type DeliveryObject struct {
-	Object         string  `json:"object"`
-	Event          string  `json:"event"`
+	Object          string  `json:"object"`
+	Event           string  `json:"event"`
 	WebhookEndpoint *string `json:"webhook_endpoint"`
-	URL            string  `json:"url"`
-	Status         string  `json:"status"`
-	Attempts       int     `json:"attempts"`
-	NextAttemptAt  int64   `json:"next_attempt_at"`
+	URL             string  `json:"url"`
+	Status          string  `json:"status"`
+	Attempts        int     `json:"attempts"`
+	NextAttemptAt   int64   `json:"next_attempt_at"`
 }
 
 func (s *Server) webhooks(w http.ResponseWriter, r *http.Request) bool {
@@ -329,4 +329,3 @@ func (s *Server) rollNotifySecret(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, http.StatusOK, NotifySecretObject{Object: "notify_secret", Secret: secret, Livemode: pr.Livemode})
 }
-
