@@ -1,0 +1,188 @@
+package izi_test
+
+import (
+	"context"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
+)
+
+// Browser tests of the payment and order pages in headless Chromium (Debian
+// chromium, as internal/checkout's browser tests run it).
+
+func chromiumPath(t *testing.T) string {
+	p := os.Getenv("KASSA_TEST_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
+		}
+		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
+	}
+	return p
+}
+
+func newBrowser(t *testing.T) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(alloc)
+	t.Cleanup(cancel2)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel3)
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("text of %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func evalBool(ctx context.Context, expr string) bool {
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+	return err == nil && ok
+}
+
+// waitJS evaluates expr until it is true, tolerating navigations.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if evalBool(ctx, expr) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("waiting for %s (at %s)", expr, loc)
+}
+
+// TestPagesInBrowser: the shopper opens the payment page (Spanish), sees
+// what to pay, pays in Kassa's card form, lands on the order page, and
+// follows the order to done; the return button carries status=success.
+// A hideOutData order hides the recipient; a wrong secret shows nothing.
+func TestPagesInBrowser(t *testing.T) {
+	g := startGateway(t, storetest.Open(t, store.SQLite))
+	ctx := newBrowser(t)
+	route := g.createRoute(`{"from":"PEN","to":"USD","rate":"0.27","fee_percent":"1","min":"10","max":"10000"}`)
+	f := g.orderForm(route, "100", "ACC12345678", "browser-secret")
+	f.Set("lang", "es")
+	o := g.createOrder(f)
+	uid := strconv.FormatInt(o.UID, 10)
+
+	run(t, ctx, chromedp.Navigate(o.PaymentURL), chromedp.WaitVisible(chromedp.CSS("#pay")))
+	if got := text(t, ctx, "#in-amount"); got != "100,00 PEN" {
+		t.Errorf("in amount %q", got)
+	}
+	if got := text(t, ctx, "#out-amount"); got != "26,73 USD" {
+		t.Errorf("out amount %q", got)
+	}
+	if got := text(t, ctx, "#to-values"); !strings.Contains(got, "ACC12345678") {
+		t.Errorf("recipient %q", got)
+	}
+	if got := text(t, ctx, "#status"); got != "Nuevo" {
+		t.Errorf("status %q", got)
+	}
+
+	// Pay: Kassa's card form, then back to the order page.
+	run(t, ctx, chromedp.Click(chromedp.CSS("#pay")), chromedp.WaitVisible(chromedp.CSS("#card-number")),
+		chromedp.SendKeys(chromedp.CSS("#card-number"), "4242424242424242"),
+		chromedp.SendKeys(chromedp.CSS("#card-expiry"), "12 / 34"),
+		chromedp.SendKeys(chromedp.CSS("#card-cvc"), "123"),
+		chromedp.Click(chromedp.CSS("#pay-button")))
+	orderPath := "/es/order/" + uid + "/" + o.Secret
+	waitJS(t, ctx, `location.pathname === '`+orderPath+`' && document.querySelector('#timeline') !== null`)
+	// The payout runs in the background: reload until the order is done
+	// (the page refreshes itself every 5 s; the test does not wait for that).
+	deadline := time.Now().Add(20 * time.Second)
+	for !evalBool(ctx, `document.querySelector('#order')?.dataset.status === 'done'`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("order page never showed done: %s", text(t, ctx, "#status"))
+		}
+		run(t, ctx, chromedp.Reload())
+	}
+	if got := text(t, ctx, "#status"); got != "Completado" {
+		t.Errorf("status %q", got)
+	}
+	steps, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('#timeline li')].map(li => li.dataset.status)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(steps, ",") != "new,waitPayment,inProgress,inProgressPayout,done" {
+		t.Errorf("timeline %v", steps)
+	}
+	href, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#return').href`))
+	if err != nil || href != "https://shop.example/back?cart=9&status=success" {
+		t.Errorf("return button %q %v", href, err)
+	}
+	// Another language of the same page.
+	run(t, ctx, chromedp.Click(chromedp.CSS(`a[hreflang="ru"]`)), chromedp.WaitVisible(chromedp.CSS("#status")))
+	if got := text(t, ctx, "#status"); got != "Выполнена" {
+		t.Errorf("ru status %q", got)
+	}
+	g.waitIPNs(o, "waitPayment", "inProgress", "inProgressPayout", "done")
+
+	// hideOutData: no recipient details on either page.
+	h := g.orderForm(route, "20", "ACC99999999", "")
+	h.Set("hideOutData", "true")
+	hidden := g.createOrder(h)
+	for _, u := range []string{hidden.PaymentURL, hidden.OrderURL} {
+		run(t, ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("#status")))
+		if evalBool(ctx, `document.querySelector('#to-values') !== null || document.querySelector('#out-amount') !== null || document.body.innerText.includes('ACC99999999')`) {
+			t.Errorf("%s shows the hidden recipient", u)
+		}
+	}
+	// A deleted order (final, error): the way back says status=error.
+	if code, b, _ := g.do("POST", "/v1/orders/"+hidden.ID+"/delete", "", "", true); code != 200 {
+		t.Fatalf("delete: %d %s", code, b)
+	}
+	run(t, ctx, chromedp.Navigate(hidden.OrderURL), chromedp.WaitVisible(chromedp.CSS("#return")))
+	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#return').href`)); !strings.HasSuffix(href, "status=error") {
+		t.Errorf("return button of a deleted order %q", href)
+	}
+
+	// A wrong secret shows nothing of the order.
+	for _, kind := range []string{"payment", "order"} {
+		run(t, ctx, chromedp.Navigate(g.url+"/en/"+kind+"/"+uid+"/"+o.Secret[:len(o.Secret)-2]+"zz"), chromedp.WaitVisible(chromedp.CSS("#title")))
+		if got := text(t, ctx, "#title"); got != "Order not found" {
+			t.Errorf("%s page with a wrong secret: %q", kind, got)
+		}
+		if evalBool(ctx, `document.body.innerText.includes('100') || document.body.innerText.includes('ACC') || document.querySelector('#status') !== null`) {
+			t.Errorf("%s page with a wrong secret shows order data", kind)
+		}
+	}
+}
