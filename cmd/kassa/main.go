@@ -36,6 +36,7 @@ Usage:
   kassa route    add --from PEN --to USD --rate 0.27 [--fee-percent 1] [--min 10] [--max 10000] [--json] | list
   kassa order    show|hold|release|approve|return|delete UID [--reason R] [--json]
   kassa izipay credentials --merchant ID [--roll] [--json] [--db kassa.db]
+  kassa shoplazza bind --merchant ID --app-id A --client-secret S --shop-domain D --access-token T --account-id X [--model redirect|iframe]
 
 Environment: KASSA_ADDR, KASSA_DATABASE_URL, KASSA_BASE_URL, KASSA_LOG_LEVEL.
 `
@@ -76,6 +77,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return bench(ctx, args[1:], stdout, stderr)
 	case "izipay":
 		return izipayCmd(ctx, args[1:], stdout, stderr)
+	case "shoplazza":
+		return shoplazzaCmd(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
