@@ -14,6 +14,8 @@ import (
 	"github.com/kassa-pay/kassa/internal/api"
 	"github.com/kassa-pay/kassa/internal/checkout"
 	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/izipay"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/processor"
 	"github.com/kassa-pay/kassa/internal/store"
 )
@@ -25,6 +27,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dsn := dbFlag(fs)
 	baseURL := fs.String("base-url", env("KASSA_BASE_URL", ""), "public URL of the gateway, for links (env KASSA_BASE_URL; default http://ADDR)")
 	reconcileEvery := fs.Duration("reconcile-interval", time.Minute, "how often the reconciler runs")
+	webhookWorkers := fs.Int("webhook-workers", 8, "concurrent webhook/IPN deliveries (KASSA_WEBHOOK_ALLOW_PRIVATE=true permits private and loopback destinations)")
 	reconcileGrace := fs.Duration("reconcile-grace", 0, "age at which a pending transaction is reconciled (default 1m on PostgreSQL, 0 on SQLite, whose single instance has nothing in flight at start)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,14 +62,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
-	mux.Handle("/", api.New(eng, log))
+	// Webhooks and IPNs: one delivery service with every format in use.
+	formats := orderIPNFormats(eng)
+	apiSrv := api.New(eng, log)
+	mux.Handle("/", apiSrv)
 	var checkoutCfg checkout.Config
 	if izi, err := izipayAdapter(eng, *dsn, log); err != nil { // IPN format for the notify service: izi.Format()
 		log.Warn("Izipay Web Core routes disabled", "err", err)
 	} else {
 		checkoutCfg.AuthorizeEmbedding = izi.AuthorizeEmbedding
 		izi.Register(mux)
+		formats[izipay.FormatName] = izi.Format()
 	}
+	notifier := notify.New(db, notify.Config{Workers: *webhookWorkers, Formats: formats,
+		Guard: notify.Guard{AllowPrivate: env("KASSA_WEBHOOK_ALLOW_PRIVATE", "") == "true"}}, log)
+	apiSrv.SetNotifier(notifier)
 	checkout.New(eng, checkoutCfg, log).Register(mux)
 	mountDashboard(mux, eng, db, log)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
@@ -75,6 +85,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancelBG()
 	go eng.RunReconciler(bg, *reconcileEvery)
 	mountOrders(bg, mux, eng, db, log) // izi.exchange-style orders (order.go)
+	notified := make(chan struct{})
+	go func() { notifier.Run(bg); close(notified) }()
+	defer func() { cancelBG(); <-notified }() // attempts in flight finish and are recorded before the database closes
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
