@@ -307,3 +307,66 @@ func TestIllegalMovesChangeNothing(t *testing.T) {
 		h.sameSnapshot("an invalid card", before, unpaid.ID)
 	})
 }
+
+// TestDoubleSubmit: the same confirm, capture or cancel sent many times at
+// once (double clicks, client retries) reaches the processor once.
+func TestDoubleSubmit(t *testing.T) {
+	eachDialect(t, engine.Config{}, func(t *testing.T, h *harness) {
+		const n = 10
+		p := h.create(1000, "double-confirm", kassa.CaptureManual)
+		errs := make([]error, n)
+		parallel(n, func(i int) { _, errs[i] = h.eng.ConfirmPayment(h.ctx, h.pr, p.ID, card(visa)) })
+		if ok := countOK(t, "confirm", errs, "payment_unexpected_state"); ok != 1 {
+			t.Errorf("%d confirms of one payment succeeded", ok)
+		}
+
+		// Captures and cancels of one authorization race: one of them wins.
+		parallel(n, func(i int) {
+			if i%2 == 0 {
+				_, errs[i] = h.eng.CapturePayment(h.ctx, h.pr, p.ID, nil)
+			} else {
+				_, errs[i] = h.eng.CancelPayment(h.ctx, h.pr, p.ID, "")
+			}
+		})
+		if ok := countOK(t, "capture/cancel", errs, "payment_unexpected_state", "payment_processing"); ok != 1 {
+			t.Errorf("%d captures/cancels of one authorization succeeded", ok)
+		}
+		d := h.payment(p.ID)
+		switch d.Payment.Status {
+		case kassa.StatusSucceeded:
+			if d.Totals.Captured != 1000 {
+				t.Errorf("captured %d", d.Totals.Captured)
+			}
+		case kassa.StatusCanceled:
+			if d.Totals != (kassa.Totals{}) {
+				t.Errorf("canceled with totals %+v", d.Totals)
+			}
+		default:
+			t.Errorf("after the race: %s", d.Payment.Status)
+		}
+		if got := h.count(`SELECT COUNT(*) FROM simulator_operations WHERE kind IN ('capture', 'void')`); got != 1 {
+			t.Errorf("captures and voids at the processor: %d, want 1", got)
+		}
+		if got := h.count(`SELECT COUNT(*) FROM transactions WHERE payment_id = $1`, p.ID); got != 2 {
+			t.Errorf("ledger rows: %d, want 2", got)
+		}
+		checkEventInvariants(t, h)
+	})
+}
+
+// countOK counts nil errors and checks that the others are refusals with
+// one of codes (EINVALID or ECONFLICT).
+func countOK(t *testing.T, what string, errs []error, codes ...string) int {
+	t.Helper()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case (kassa.ErrorKind(err) == kassa.EINVALID || kassa.ErrorKind(err) == kassa.ECONFLICT) && slices.Contains(codes, kassa.ErrorCode(err)):
+		default:
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+	return ok
+}
