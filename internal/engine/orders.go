@@ -678,20 +678,38 @@ func (e *Engine) RunPayouts(ctx context.Context, pp processor.PayoutProcessor, i
 	defer payoutWakers.Delete(e)
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	// A wake is sent from inside the transaction that queues the payout,
+	// before it commits, so the first look may not see the order yet: after
+	// a wake the runner looks again a few times shortly after.
+	followUps := []time.Duration{20 * time.Millisecond, 100 * time.Millisecond, 500 * time.Millisecond}
+	var again <-chan time.Time
+	next := len(followUps)
 	for {
+		found := 0
 		for {
 			n, err := e.ProcessPayouts(ctx, pp, 50)
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("payouts", "err", err)
 			}
+			found += n
 			if n < 50 {
 				break
 			}
+		}
+		if found > 0 {
+			next = len(followUps)
+		}
+		again = nil
+		if next < len(followUps) {
+			again = time.After(followUps[next])
+			next++
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-wake:
+			next = 0
+		case <-again:
 		case <-t.C:
 		}
 	}
