@@ -245,8 +245,8 @@ func TestRetriesUntilDelivered(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		seed(t, db)
 		cfg := testConfig()
-		cfg.Timeout = 300 * time.Millisecond
-		cfg.Lease = 2 * time.Second
+		cfg.Timeout = time.Second // the slow answer takes exactly this long: the receiver waits for the client to give up
+		cfg.Lease = 3 * time.Second
 		rc := newReceiver(t, func(w http.ResponseWriter, r *http.Request, n int) {
 			switch n {
 			case 1:
