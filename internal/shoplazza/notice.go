@@ -194,17 +194,23 @@ func (f *Format) Request(ctx context.Context, d *notify.Delivery, now time.Time)
 		}
 		n = h.paymentNotice(b, sess, pd.Payment, status)
 	case kassa.EventRefundSucceeded, kassa.EventRefundFailed:
-		var ro struct {
-			ID       string            `json:"id"`
-			Metadata map[string]string `json:"metadata"`
+		var data struct {
+			Object struct {
+				ID       string            `json:"id"`
+				Metadata map[string]string `json:"metadata"`
+			} `json:"object"`
 		}
-		if err := json.Unmarshal(d.Event.Data, &ro); err != nil {
+		if err := json.Unmarshal(d.Event.Data, &data); err != nil {
 			return nil, err
 		}
+		ro := data.Object
 		rq, err := h.s.RefundRequest(ctx, sess.ShopDomain, ro.Metadata["shoplazza_refund"])
 		if err != nil {
 			return nil, err
 		}
+		// By the event's refund id: the request record learns it only
+		// after the engine returns, and this attempt may come first.
+		rq.RefundID = ro.ID
 		ref, err := h.s.Refund(ctx, rq)
 		if err != nil {
 			return nil, err

@@ -96,7 +96,7 @@ BEGIN
         SELECT NEW.id, 'shoplazza:' || r.request_id, NEW.merchant_id, NEW.livemode, r.callback_url, 'shoplazza', 'pending',
             NEW.created_at, NEW.created_at, NEW.created_at
         FROM shoplazza_refunds r WHERE r.payment_id = NEW.payment_id
-            AND r.request_id = (NEW.data::jsonb -> 'metadata' ->> 'shoplazza_refund') AND r.callback_url <> '' LIMIT 1;
+            AND r.request_id = (NEW.data::jsonb -> 'object' -> 'metadata' ->> 'shoplazza_refund') AND r.callback_url <> '' LIMIT 1;
     END IF;
     IF FOUND THEN
         PERFORM pg_notify('kassa_deliveries', '');

@@ -101,7 +101,7 @@ BEGIN
     SELECT NEW.id, 'shoplazza:' || r.request_id, NEW.merchant_id, NEW.livemode, r.callback_url, 'shoplazza', 'pending',
         NEW.created_at, NEW.created_at, NEW.created_at
     FROM shoplazza_refunds r WHERE r.payment_id = NEW.payment_id
-        AND r.request_id = json_extract(NEW.data, '$.metadata.shoplazza_refund') AND r.callback_url <> '' LIMIT 1;
+        AND r.request_id = json_extract(NEW.data, '$.object.metadata.shoplazza_refund') AND r.callback_url <> '' LIMIT 1;
 END;
 -- +goose StatementEnd
 
