@@ -257,8 +257,14 @@ func (s *Service) attempt(ctx context.Context, d *Delivery) Outcome {
 		MerchantID: d.MerchantID, Livemode: d.Livemode, Attempt: d.Attempts, URL: d.URL, Created: start}}
 	f, ok := s.cfg.Formats[d.Format]
 	if !ok {
+		// Another instance (a newer version, or one with that adapter
+		// configured) may know it: retry on the default schedule rather
+		// than drop the notification.
 		out.Attempt.Error = fmt.Sprintf("unknown notification format %q", d.Format)
 		out.Status = StatusFailed
+		if wait, more := DefaultSchedule.Next(d.Attempts - d.RetryFrom); more {
+			out.Status, out.NextAttempt = StatusPending, start.Add(s.jitter(wait))
+		}
 		return out
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
