@@ -24,7 +24,11 @@ type Config struct {
 	Timeout time.Duration
 	// Lease is how long a claimed delivery is reserved for its worker
 	// (Timeout + 45s). If the process dies, the delivery is due again when
-	// its lease ends. It must exceed Timeout.
+	// its lease ends. It must exceed Timeout, and should exceed twice
+	// Timeout: a claimed delivery may wait up to one Timeout for a free
+	// worker before its own attempt starts. A lease that runs out while the
+	// attempt is still going gets the delivery sent twice (still at least
+	// once, never lost).
 	Lease time.Duration
 	// PollInterval is how often workers look for due deliveries without a
 	// wakeup (1s): retries coming due, and other instances' rows.
