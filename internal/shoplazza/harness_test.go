@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -80,6 +81,14 @@ func newShop(t *testing.T) *shop {
 		}
 		io.WriteString(w, `{}`)
 	})
+	// The shop's checkout page of the iframe model: Shoplazza loads the
+	// redirect_url in an iframe of the size the app answered.
+	mux.HandleFunc("GET /checkout/iframe", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		w.Header().Set("Content-Type", "text/html")
+		io.WriteString(w, `<!doctype html><title>shop checkout</title><h1 id="shop-checkout">Checkout</h1><iframe id="pay" src="`+
+			html.EscapeString(q.Get("src"))+`" width="`+html.EscapeString(q.Get("w"))+`" height="`+html.EscapeString(q.Get("h"))+`"></iframe>`)
+	})
 	mux.HandleFunc("GET /checkout/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html")
 		io.WriteString(w, `<!doctype html><title>shop</title><h1 id="shop-page">`+r.URL.Path+`</h1>`)
@@ -151,6 +160,8 @@ type gateway struct {
 	secretKey  string
 	shop       *shop
 	h          *shoplazza.Handler
+	// customDomain is sent as Custom-Domain ("localhost" unless set).
+	customDomain string
 }
 
 func startGateway(t *testing.T, db *store.DB, model string, cfg shoplazza.Config) *gateway {
@@ -213,10 +224,10 @@ func (g *gateway) paymentForm(id, order, typ, cardNumber string) url.Values {
 	v := url.Values{}
 	for k, s := range map[string]string{
 		"id": id, "app_id": appID, "account_id": accountID, "shoplazza_order_id": order, "amount": "254.20", "currency": "CAD",
-		"products":     `[{"name":"name","quantity":"2","unit_price":"20.00","sku":"2023","url":"http://a.bc/def","desc":"desc"}]`,
-		"cancel_url":   shopURL + "/checkout/3444-222GOA08029",
-		"complete_url": shopURL + "/openapi/2022-01/payments_apps/complete_callbacks?version=1.0",
-		"callback_url": shopURL + "/openapi/2022-01/payments_apps/notify_callbacks?version=1.0",
+		"products":       `[{"name":"name","quantity":"2","unit_price":"20.00","sku":"2023","url":"http://a.bc/def","desc":"desc"}]`,
+		"cancel_url":     shopURL + "/checkout/3444-222GOA08029",
+		"complete_url":   shopURL + "/openapi/2022-01/payments_apps/complete_callbacks?version=1.0",
+		"callback_url":   shopURL + "/openapi/2022-01/payments_apps/notify_callbacks?version=1.0",
 		"customer_email": "[email protected]", "customer_phone_number": "18202787518",
 		"customer_billing_address1": "Address detail 1", "customer_billing_address2": "Address detail 2",
 		"customer_billing_last_name": "lv", "customer_billing_first_name": "jianxing", "customer_billing_province": "Liaoning",
@@ -256,7 +267,11 @@ func (g *gateway) post(path string, form url.Values, sig string) answer {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Shoplazza-Shop-Id", "1339409")
 	req.Header.Set("Shoplazza-Shop-Domain", shopDomain)
-	req.Header.Set("Custom-Domain", "localhost")
+	cd := g.customDomain
+	if cd == "" {
+		cd = "localhost"
+	}
+	req.Header.Set("Custom-Domain", cd)
 	req.Header.Set("Custom-Ip", "203.0.113.7")
 	req.Header.Set("User-Agent", "Mozilla/5.0 test")
 	req.Header.Set("Shoplazza-Request-Id", "444fac0a-2115-11ec-9621-0242ac130002")

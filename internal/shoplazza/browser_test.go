@@ -1,0 +1,198 @@
+package shoplazza_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/shoplazza"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
+)
+
+func chromiumPath(t *testing.T) string {
+	p := os.Getenv("KASSA_TEST_CHROMIUM")
+	if p == "" {
+		p = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(p); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
+		}
+		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
+	}
+	return p
+}
+
+func newBrowser(t *testing.T) context.Context {
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.WindowSize(1280, 900),
+	)
+	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	ctx, cancel2 := chromedp.NewContext(alloc)
+	t.Cleanup(cancel2)
+	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
+	t.Cleanup(cancel3)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	return ctx
+}
+
+func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitJS evaluates expr until it is true, across navigations.
+func waitJS(t *testing.T, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("waiting for %s: %v", expr, last)
+}
+
+func payInForm(t *testing.T, form context.Context, number string) {
+	t.Helper()
+	run(t, form,
+		chromedp.WaitVisible(chromedp.CSS("#card-number")),
+		chromedp.SendKeys(chromedp.CSS("#card-number"), number),
+		chromedp.SendKeys(chromedp.CSS("#card-expiry"), "12 / 34"),
+		chromedp.SendKeys(chromedp.CSS("#card-cvc"), "123"),
+		chromedp.Click(chromedp.CSS("#pay-button")),
+	)
+}
+
+// checkCompleted checks the complete call and the paid notify of a sale.
+func (g *gateway) checkCompleted(t *testing.T, id string) {
+	t.Helper()
+	c := g.shop.waitCalls(t, "complete_callbacks", 1)
+	if len(c) != 1 || str(c[0].Body["payment_id"]) != id || str(c[0].Body["status"]) != "paying" || str(c[0].Body["amount"]) != "254.20" ||
+		str(c[0].Body["type"]) != "sale" {
+		t.Fatalf("complete calls %+v", c)
+	}
+	n := g.shop.waitCalls(t, "notify_callbacks", 1)
+	if str(n[0].Body["status"]) != "paid" || str(n[0].Body["payment_id"]) != id {
+		t.Fatalf("notify %s", n[0].Raw)
+	}
+	if g.shop.badSig != 0 {
+		t.Fatalf("%d calls with a bad signature", g.shop.badSig)
+	}
+}
+
+// Sale (redirect): Shoplazza sends the shopper to redirect_url; the
+// shopper pays on Kassa's hosted page; Kassa calls complete_url and sends
+// the shopper to the redirect_url Shoplazza answered.
+func TestBrowserSaleRedirect(t *testing.T) {
+	chromiumPath(t)
+	db := storetest.Open(t, store.SQLite)
+	g := startGateway(t, db, engine.ShoplazzaModelRedirect, shoplazza.Config{})
+	a := g.post("/shoplazza/payments", g.paymentForm("sale-1", "ORD-SALE", "sale", ""), "")
+	redirect := str(a.Body["redirect_url"])
+	if a.Status != 200 || !strings.HasPrefix(redirect, g.url+"/pay/pay_") || len(a.Body) != 1 {
+		t.Fatalf("sale answer %d %s", a.Status, a.Raw)
+	}
+	ctx := newBrowser(t)
+	run(t, ctx, chromedp.Navigate(redirect))
+	payInForm(t, ctx, "4242424242424242")
+	waitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/thanks")+`)`)
+	g.checkCompleted(t, "sale-1")
+
+	// A canceled sale sends the shopper to cancel_url and notifies failed.
+	b := g.post("/shoplazza/payments", g.paymentForm("sale-2", "ORD-SALE-2", "sale", ""), "")
+	run(t, ctx, chromedp.Navigate(str(b.Body["redirect_url"])), chromedp.WaitVisible(chromedp.CSS("#cancel-button")),
+		chromedp.Click(chromedp.CSS("#cancel-button")))
+	waitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/3444-222GOA08029")+`)`)
+	n := g.shop.waitCalls(t, "notify_callbacks", 2)
+	if last := n[len(n)-1]; str(last.Body["status"]) != "failed" || str(last.Body["payment_id"]) != "sale-2" || str(last.Body["error_code"]) == "" {
+		t.Fatalf("cancel notify %s", last.Raw)
+	}
+}
+
+// Iframe pop-up: the shop's checkout page frames redirect_url at the
+// answered size; the form works inside it (frame-ancestors the shop's
+// domains) and the shopper ends on Shoplazza's page at the top level.
+func TestBrowserIframe(t *testing.T) {
+	chromiumPath(t)
+	db := storetest.Open(t, store.SQLite)
+	g := startGateway(t, db, engine.ShoplazzaModelIframe, shoplazza.Config{})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(g.shop.srv.URL, "http://"))
+	shopOrigin := "http://localhost:" + port // another site than the gateway's 127.0.0.1
+	g.customDomain = shopOrigin
+	a := g.post("/shoplazza/payments", g.paymentForm("iframe-1", "ORD-IFRAME", "sale", ""), "")
+	src := str(a.Body["redirect_url"])
+	if a.Status != 200 || !strings.HasPrefix(src, g.url+"/shoplazza/pay/") || str(a.Body["width"]) != "300" || str(a.Body["height"]) != "1080" {
+		t.Fatalf("iframe answer %d %s", a.Status, a.Raw)
+	}
+	ctx := newBrowser(t)
+	page := shopOrigin + "/checkout/iframe?" + url.Values{"src": {src}, "w": {str(a.Body["width"])}, "h": {str(a.Body["height"])}}.Encode()
+	run(t, ctx, chromedp.Navigate(page))
+	form := frameContext(t, ctx, g.url+"/shoplazza/pay/")
+	payInForm(t, form, "4242424242424242")
+	waitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/thanks")+`) || location.href.startsWith(`+jsString(shopOrigin+"/checkout/thanks")+`)`)
+	g.checkCompleted(t, "iframe-1")
+
+	// The page may be framed by the shop's domains and no one else.
+	res, err := http.Get(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	csp := res.Header.Get("Content-Security-Policy")
+	if !strings.HasSuffix(csp, "frame-ancestors https://developer.myshoplaza.com "+shopOrigin) {
+		t.Fatalf("iframe page CSP %q", csp)
+	}
+}
+
+// frameContext returns a context inside the cross-site iframe whose URL
+// starts with prefix (Chrome runs it as a target of its own).
+func frameContext(t *testing.T, ctx context.Context, prefix string) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		infos, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, prefix) {
+				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				return fctx
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no iframe at %s appeared", prefix)
+	return nil
+}
+
+func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
