@@ -142,24 +142,13 @@ func (e *Engine) CancelPayment(ctx context.Context, pr kassa.Principal, id, reas
 	return e.abandon(ctx, p, reason)
 }
 
-// abandon cancels a payment awaiting the shopper. If a 3-D Secure challenge
-// is open, the processor is asked first: a challenge passed in the meantime
-// means money moved, and the payment is completed instead of canceled.
+// abandon cancels a payment awaiting the shopper. A payment with an open
+// 3-D Secure challenge has a charge the issuer may still approve, so that is
+// not a local decision: see abandonChallenge.
 func (e *Engine) abandon(ctx context.Context, p *kassa.Payment, reason string) (*PaymentDetail, error) {
 	pr := kassa.Principal{MerchantID: p.MerchantID, Livemode: p.Livemode}
 	if p.Status == kassa.StatusRequiresAction {
-		// A failed challenge comes back as a decline error with the payment
-		// attached: that payment moved no money and is canceled below.
-		d, err := e.CompleteAuthentication(ctx, p.ID)
-		if d == nil {
-			return nil, err
-		}
-		switch d.Payment.Status {
-		case kassa.StatusRequiresAction, kassa.StatusRequiresPaymentMethod:
-		default:
-			return d, kassa.Errorf(kassa.EINVALID, "payment_unexpected_state",
-				"payment %s completed authentication and is now %s", p.ID, d.Payment.Status)
-		}
+		return e.abandonChallenge(ctx, pr, p.ID, reason)
 	}
 	var detail *PaymentDetail
 	err := e.store.Write(ctx, func(tx kassa.Tx) error {
@@ -167,22 +156,19 @@ func (e *Engine) abandon(ctx context.Context, p *kassa.Payment, reason string) (
 		if err != nil {
 			return err
 		}
-		if p.Status != kassa.StatusRequiresPaymentMethod && p.Status != kassa.StatusRequiresAction {
+		if p.Status == kassa.StatusRequiresAction {
+			return errChallengeOpened // a confirm raced this cancel
+		}
+		if p.Status != kassa.StatusRequiresPaymentMethod {
 			return kassa.Errorf(kassa.EINVALID, "payment_unexpected_state", "payment %s cannot be canceled in status %s", p.ID, p.Status)
 		}
+		// Awaiting a payment method, the payment has no charge in flight:
+		// every charge row is settled, so canceling is a local decision.
 		txns, err := tx.PaymentTransactions(ctx, p.ID)
 		if err != nil {
 			return err
 		}
 		now := e.now()
-		for i := range txns {
-			if x := &txns[i]; x.Status == kassa.TxnPending {
-				x.Status, x.DeclineCode, x.Message, x.Updated = kassa.TxnFailed, "authentication_abandoned", "payment canceled before authentication finished", now
-				if err := tx.UpdateTransaction(ctx, x); err != nil {
-					return err
-				}
-			}
-		}
 		if p.OrderID != "" {
 			if err := tx.ReleaseOrder(ctx, p.MerchantID, p.Livemode, p.OrderID, p.ID); err != nil {
 				return err
@@ -196,7 +182,57 @@ func (e *Engine) abandon(ctx context.Context, p *kassa.Payment, reason string) (
 		detail = &PaymentDetail{Payment: p, Totals: totals}
 		return e.event(ctx, tx, kassa.EventPaymentCanceled, p, &totals)
 	})
+	if errors.Is(err, errChallengeOpened) {
+		return e.abandonChallenge(ctx, pr, p.ID, reason)
+	}
 	return detail, err
+}
+
+var errChallengeOpened = errors.New("engine: payment moved to requires_action")
+
+// abandonChallenge cancels a payment whose charge awaits 3-D Secure. Like
+// any processor call it writes a pending void row first, then asks the
+// processor to void the open authentication. If the void is approved the
+// charge can never be approved later (a cardholder clicking Approve after
+// the cancel changes nothing) and the payment is canceled. If the processor
+// refuses because the cardholder finished first, the charge's real outcome
+// is recorded instead and the cancel is refused.
+func (e *Engine) abandonChallenge(ctx context.Context, pr kassa.Principal, id, reason string) (*PaymentDetail, error) {
+	d, _, err := e.followOn(ctx, pr, id, kassa.TxnVoid,
+		func(p *kassa.Payment, txns []kassa.Transaction, t kassa.Totals) (int64, *kassa.Transaction, error) {
+			if p.Status != kassa.StatusRequiresAction {
+				return 0, nil, kassa.Errorf(kassa.EINVALID, "payment_unexpected_state",
+					"payment %s cannot be canceled in status %s", p.ID, p.Status)
+			}
+			if err := inFlight(p, txns); err != nil {
+				return 0, nil, err
+			}
+			for i := len(txns) - 1; i >= 0; i-- {
+				if x := &txns[i]; x.Status == kassa.TxnPending && (x.Type == kassa.TxnAuthorize || x.Type == kassa.TxnSale) {
+					return x.Amount, x, nil
+				}
+			}
+			return 0, nil, nil
+		},
+		func(tx kassa.Tx, p *kassa.Payment, x *kassa.Transaction) error {
+			p.CanceledReason = reason
+			return tx.UpdatePayment(ctx, p)
+		})
+	if kassa.ErrorCode(err) != "void_failed" {
+		return d, err
+	}
+	if d, err := e.CompleteAuthentication(ctx, id); d != nil && d.Payment.Status != kassa.StatusRequiresPaymentMethod {
+		return d, kassa.Errorf(kassa.EINVALID, "payment_unexpected_state",
+			"payment %s finished authentication before the cancel and is now %s", id, d.Payment.Status)
+	} else if d == nil {
+		return nil, err
+	}
+	// The challenge failed meanwhile: nothing can be approved any more.
+	p, err := e.store.Payment(ctx, pr, id)
+	if err != nil {
+		return nil, err
+	}
+	return e.abandon(ctx, p, reason)
 }
 
 // CompleteAuthentication is called when the shopper comes back from a 3-D

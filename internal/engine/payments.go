@@ -356,7 +356,7 @@ func (e *Engine) record(ctx context.Context, txn *kassa.Transaction, resp proces
 			}
 		}
 		totals := kassa.ComputeTotals(txns)
-		result, err = e.movePayment(ctx, tx, p, x, resp, totals, now)
+		result, err = e.movePayment(ctx, tx, p, x, txns, resp, totals, now)
 		detail = &PaymentDetail{Payment: p, Totals: totals}
 		return err
 	})
@@ -423,7 +423,7 @@ func declineError(x *kassa.Transaction) *kassa.Error {
 // payment, releases the order when no money moved, and writes the event.
 // It returns the error to report to the caller (a decline), if any.
 func (e *Engine) movePayment(ctx context.Context, tx kassa.Tx, p *kassa.Payment, x *kassa.Transaction,
-	resp processor.Response, totals kassa.Totals, t time.Time) (error, error) {
+	txns []kassa.Transaction, resp processor.Response, totals kassa.Totals, t time.Time) (error, error) {
 	p.Updated = t
 	save := func(event string) error {
 		if err := tx.UpdatePayment(ctx, p); err != nil {
@@ -447,6 +447,19 @@ func (e *Engine) movePayment(ctx context.Context, tx kassa.Tx, p *kassa.Payment,
 	}
 	switch x.Type {
 	case kassa.TxnAuthorize, kassa.TxnSale:
+		if p.Status.Terminal() {
+			// A late answer about a charge of a payment that is already
+			// over (canceled after its 3-D Secure challenge was voided).
+			// The ledger row records it; the payment does not move. An
+			// approval here would be money taken for a canceled payment:
+			// the void protocol in abandon() exists so that it cannot
+			// happen, and if it ever does, the operator must know.
+			if x.Status == kassa.TxnSucceeded && p.Status == kassa.StatusCanceled {
+				e.log.Error("charge approved for a canceled payment: reverse it at the processor",
+					"payment", p.ID, "transaction", x.ID, "amount", x.Amount, "currency", x.Currency)
+			}
+			return nil, nil
+		}
 		switch x.Status {
 		case kassa.TxnUnknown:
 			p.Status = kassa.StatusProcessing
@@ -486,7 +499,18 @@ func (e *Engine) movePayment(ctx context.Context, tx kassa.Tx, p *kassa.Payment,
 	case kassa.TxnVoid:
 		switch x.Status {
 		case kassa.TxnSucceeded:
-			p.Status = kassa.StatusCanceled
+			// A void of an open 3-D Secure challenge ends its charge: the
+			// processor will no longer approve it, so the row is final.
+			for i := range txns {
+				if a := &txns[i]; a.ID == x.ParentID && a.Status == kassa.TxnPending {
+					a.Status, a.DeclineCode, a.Message, a.Updated = kassa.TxnFailed, "authentication_abandoned",
+						"authentication canceled before the cardholder finished", t
+					if err := tx.UpdateTransaction(ctx, a); err != nil {
+						return nil, err
+					}
+				}
+			}
+			p.Status, p.NextAction = kassa.StatusCanceled, nil
 			if p.CanceledReason == "" {
 				p.CanceledReason = "requested_by_customer"
 			}

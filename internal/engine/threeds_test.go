@@ -169,3 +169,57 @@ func TestCancelDuringAuthentication(t *testing.T) {
 		checkEventInvariants(t, h)
 	})
 }
+
+// TestApproveAfterCancel: a cardholder who presses Approve on the issuer's
+// page after the merchant canceled (or the payment expired) moves no money.
+// The cancel voided the open authentication at the processor before the
+// payment was canceled, so the late approval is refused by the issuer, and
+// nothing the gateway does later can resurrect the payment.
+func TestApproveAfterCancel(t *testing.T) {
+	for _, expire := range []bool{false, true} {
+		name := "cancel"
+		if expire {
+			name = "expiry"
+		}
+		t.Run(name, func(t *testing.T) {
+			eachDialect(t, engine.Config{}, func(t *testing.T, h *harness) {
+				d, err := h.pay(1500, "3ds-late-"+name, kassa.CaptureAutomatic, processor.CardRequires3DS)
+				if err != nil || d.Payment.Status != kassa.StatusRequiresAction {
+					t.Fatalf("%+v, %v", d, err)
+				}
+				acs := d.Payment.NextAction.RedirectURL
+				if expire {
+					h.clock.Advance(25 * time.Hour)
+					if rep := h.reconcile(); rep.Expired != 1 {
+						t.Fatalf("reconcile: %+v, want one expired payment", rep)
+					}
+				} else if _, err := h.eng.CancelPayment(h.ctx, h.pr, d.Payment.ID, "abandoned"); err != nil {
+					t.Fatal(err)
+				}
+				// The shopper, still on the issuer's page, presses Approve.
+				res, err := noRedirect.PostForm(acs, url.Values{"result": {"approve"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res.Body.Close()
+				if _, err := h.eng.CompleteAuthentication(h.ctx, d.Payment.ID); err != nil {
+					t.Fatal(err)
+				}
+				h.clock.Advance(time.Hour)
+				h.reconcile()
+				if got := h.payment(d.Payment.ID).Payment.Status; got != kassa.StatusCanceled {
+					t.Fatalf("status %s after a late approval, want canceled", got)
+				}
+				if n := h.count(`SELECT COUNT(*) FROM simulator_operations WHERE kind = 'sale' AND outcome = 'approved'`); n != 0 {
+					t.Fatalf("the processor approved %d charges for a canceled payment", n)
+				}
+				wantTxn(t, h, d.Payment.ID, kassa.TxnSale, kassa.TxnFailed)
+				wantTxn(t, h, d.Payment.ID, kassa.TxnVoid, kassa.TxnSucceeded)
+				if h.claim("3ds-late-"+name) != "" {
+					t.Error("canceled payment holds its order")
+				}
+				checkEventInvariants(t, h)
+			})
+		})
+	}
+}

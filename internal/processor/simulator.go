@@ -83,7 +83,7 @@ var simMessages = map[string]string{
 
 var simResponseCodes = map[string]string{
 	"": "00", "generic_decline": "05", "insufficient_funds": "51", "expired_card": "54",
-	"incorrect_cvc": "N7", "processing_error": "96", "authentication_failed": "05",
+	"incorrect_cvc": "N7", "processing_error": "96", "authentication_failed": "05", "authentication_abandoned": "05",
 	"invalid_amount": "13", "no_such_operation": "25", "operation_not_allowed": "57",
 }
 
@@ -175,6 +175,19 @@ func (s *Simulator) followOn(ctx context.Context, kind string, req Request, pare
 		op.DeclineCode = "no_such_operation"
 	case err != nil:
 		return Response{}, fmt.Errorf("simulator: %w: %v", ErrUnknownOutcome, err)
+	case kind == "void" && parent.Outcome == string(ActionRequired):
+		// Voiding a charge that awaits 3-D Secure closes the challenge: the
+		// cardholder can no longer approve it. One atomic UPDATE decides
+		// the race with the ACS page's authenticate.
+		res, err := s.db.ExecContext(ctx, `UPDATE simulator_operations SET outcome=$1, decline_code=$2, response_code=$3
+			WHERE processor_ref=$4 AND outcome=$5`, string(Declined), "authentication_abandoned",
+			simResponseCodes["authentication_abandoned"], req.ParentRef, string(ActionRequired))
+		if err != nil {
+			return Response{}, fmt.Errorf("simulator: %w: %v", ErrUnknownOutcome, err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			op.DeclineCode = "operation_not_allowed" // the cardholder answered first
+		}
 	case parent.Outcome != string(Approved) || !contains(parentKinds, parent.Kind):
 		op.DeclineCode = "operation_not_allowed"
 	default:
