@@ -2,6 +2,8 @@ package shoplazza_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"sync"
@@ -284,5 +286,41 @@ func TestSaleAndIframeAnswers(t *testing.T) {
 	if a.Status != 200 || !strings.HasPrefix(str(a.Body["redirect_url"]), g.url+"/shoplazza/pay/pay_") ||
 		str(a.Body["width"]) != "300" || str(a.Body["height"]) != "800" || len(a.Body) != 3 {
 		t.Fatalf("iframe answer %d %s", a.Status, a.Raw)
+	}
+}
+
+// Binding through the merchant API; secrets are sealed at rest and never shown.
+func TestBindingAPI(t *testing.T) {
+	db := storetest.Open(t, store.SQLite)
+	g := startGateway(t, db, engine.ShoplazzaModelRedirect, shoplazza.Config{})
+	do := func(method, body string) (int, string) {
+		req, _ := http.NewRequest(method, g.url+"/v1/shoplazza/bindings", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+g.secretKey)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	code, b := do("POST", `{"app_id":"app-2","client_secret":"cs-SECRET-2","shop_domain":"HTTPS://Second.myshoplaza.com/","access_token":"tok-SECRET-2","account_id":"acct-2","model":"iframe","iframe_width":640,"iframe_height":480}`)
+	if code != 200 || !strings.Contains(b, `"shop_domain":"second.myshoplaza.com"`) || strings.Contains(b, "SECRET") {
+		t.Fatalf("bind: %d %s", code, b)
+	}
+	if code, b := do("POST", `{"app_id":"app-2","shop_domain":"x.myshoplaza.com","access_token":"t","account_id":"a"}`); code != 400 || !strings.Contains(b, `"param":"client_secret"`) {
+		t.Fatalf("bind without secret: %d %s", code, b)
+	}
+	code, b = do("GET", "")
+	if code != 200 || strings.Count(b, `"object":"shoplazza_binding"`) != 2 || strings.Contains(b, "SECRET") || strings.Contains(b, clientSecret) {
+		t.Fatalf("list: %d %s", code, b)
+	}
+	var sealed string
+	db.SQL().QueryRow(`SELECT client_secret_enc || access_token_enc FROM shoplazza_shops WHERE shop_domain = 'second.myshoplaza.com'`).Scan(&sealed)
+	if !strings.HasPrefix(sealed, "v1.") || strings.Contains(sealed, "SECRET") {
+		t.Fatalf("secrets not sealed at rest: %q", sealed)
 	}
 }
