@@ -56,7 +56,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	baseURL := "http://" + gln.Addr().String()
-	sim := processor.NewSimulator(db.SQL(), baseURL)
+	sim := processor.NewSimulator(db.Shared(), baseURL)
 	eng := engine.New(db, sim, engine.Config{BaseURL: baseURL, ReconcileGrace: time.Nanosecond}, log)
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())

@@ -53,7 +53,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if grace == 0 {
 		grace = time.Nanosecond
 	}
-	sim := processor.NewSimulator(db.SQL(), *baseURL)
+	sim := processor.NewSimulator(db.Shared(), *baseURL)
 	eng := engine.New(db, sim, engine.Config{BaseURL: *baseURL, ReconcileGrace: grace}, log)
 
 	if err := bootstrap(ctx, eng, stdout); err != nil {

@@ -34,15 +34,24 @@ const (
 //
 // It also plays the card issuer's 3-D Secure page (the ACS) through Handler.
 type Simulator struct {
-	db      *sql.DB
+	db      SimulatorDB
 	baseURL string // where Handler is mounted, for ACS links
 }
 
 // NewSimulator returns a simulator keeping its ledger in db (whose schema
 // Kassa's migrations create). baseURL is the gateway's public URL; the ACS
 // page is served under baseURL + "/simulator/acs/".
-func NewSimulator(db *sql.DB, baseURL string) *Simulator {
+func NewSimulator(db SimulatorDB, baseURL string) *Simulator {
 	return &Simulator{db: db, baseURL: strings.TrimRight(baseURL, "/")}
+}
+
+// SimulatorDB is where the simulator keeps its ledger: a *sql.DB, or the
+// store's shared handle whose writes join the gateway's group commits. Either
+// way a write is durable when ExecContext returns, so the simulator never
+// answers about an operation it could forget.
+type SimulatorDB interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (s *Simulator) Name() string { return "simulator" }

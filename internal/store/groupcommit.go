@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -164,4 +165,30 @@ func (db *DB) writeBatched(ctx context.Context, fn func(kassa.Tx) error) error {
 		panic(r.pan)
 	}
 	return r.err
+}
+
+// Shared is a handle on the gateway's database for components that keep
+// tables of their own in it (the test acquirer). Its writes go through
+// Write, so on SQLite they join group commits instead of costing an fsync of
+// their own on the single writer connection; its reads use the read pool.
+type Shared struct{ db *DB }
+
+// Shared returns the database's shared handle.
+func (db *DB) Shared() *Shared { return &Shared{db: db} }
+
+// ExecContext runs one statement in its own write and returns after it is
+// committed.
+func (s *Shared) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res sql.Result
+	err := s.db.Write(ctx, func(k kassa.Tx) error {
+		var err error
+		res, err = k.(*tx).tx.ExecContext(ctx, query, args...)
+		return err
+	})
+	return res, err
+}
+
+// QueryRowContext reads committed data.
+func (s *Shared) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return s.db.read.QueryRowContext(ctx, query, args...)
 }
