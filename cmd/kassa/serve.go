@@ -17,6 +17,7 @@ import (
 	"github.com/kassa-pay/kassa/internal/izipay"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/processor"
+	"github.com/kassa-pay/kassa/internal/shoplazza"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -74,10 +75,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		izi.Register(mux)
 		formats[izipay.FormatName] = izi.Format()
 	}
+	co := checkout.New(eng, checkoutCfg, log)
+	if sl := mountShoplazza(mux, eng, *dsn, co, log); sl != nil { // Shoplazza payments app (shoplazza.go)
+		formats[shoplazza.FormatName] = sl.Format()
+	}
 	notifier := notify.New(db, notify.Config{Workers: *webhookWorkers, Formats: formats,
 		Guard: notify.Guard{AllowPrivate: env("KASSA_WEBHOOK_ALLOW_PRIVATE", "") == "true"}}, log)
 	apiSrv.SetNotifier(notifier)
-	checkout.New(eng, checkoutCfg, log).Register(mux)
+	co.Register(mux)
 	mountDashboard(mux, eng, db, log)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
