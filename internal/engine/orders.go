@@ -158,8 +158,14 @@ func checkToValues(r *kassa.Route, vs []kassa.OrderValue) ([]kassa.OrderValue, e
 			return nil, toValuesError("toValues", f.Key, "required")
 		}
 		v := strings.TrimSpace(vs[i].Value)
-		if f.Pattern != "" && !regexp.MustCompile(`^(?:`+f.Pattern+`)$`).MatchString(v) {
-			return nil, toValuesError(fmt.Sprintf("toValues[%d][value]", i), f.Key, "regexp")
+		if f.Pattern != "" {
+			re, err := regexp.Compile(`^(?:` + f.Pattern + `)$`)
+			if err != nil {
+				return nil, fmt.Errorf("engine: route %s: pattern of %s: %w", r.ID, f.Key, err)
+			}
+			if !re.MatchString(v) {
+				return nil, toValuesError(fmt.Sprintf("toValues[%d][value]", i), f.Key, "regexp")
+			}
 		}
 		out = append(out, kassa.OrderValue{Key: f.Key, Name: f.Name, Value: v})
 		delete(given, f.Key)

@@ -408,3 +408,12 @@ func extractData(t *testing.T, body []byte) json.RawMessage {
 	}
 	return env.Data
 }
+
+// wrongSecret returns s with its last character changed (never s itself).
+func wrongSecret(s string) string {
+	last := "0"
+	if s[len(s)-1] == '0' {
+		last = "1"
+	}
+	return s[:len(s)-1] + last
+}

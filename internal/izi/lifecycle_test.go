@@ -313,7 +313,7 @@ func TestOrderBadInputs(t *testing.T) {
 		o := a.order(t)
 
 		// A wrong secret shows nothing of the order, anywhere.
-		for _, secret := range []string{o.Secret[:len(o.Secret)-1] + "x", "", strings.ToLower(o.Secret) + "0"} {
+		for _, secret := range []string{wrongSecret(o.Secret), "", o.Secret + "0", o.Secret[:len(o.Secret)-1]} {
 			f := url.Values{"orderUID": {strconv.FormatInt(o.UID, 10)}, "orderSecret": {secret}}
 			r := g.izi("/public/exchanger/order/get", f, false)
 			if r.Success || r.status == 200 || string(r.Data) != "" {
