@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kassa-pay/kassa"
@@ -83,6 +84,12 @@ type Engine struct {
 
 	keyMu    sync.Mutex
 	keyCache map[string]cachedKey
+
+	// shoplazza is the Shoplazza service built over this engine by
+	// NewShoplazza (it needs the secret key, which New does not take).
+	shoplazza atomic.Pointer[Shoplazza]
+	// payoutWake wakes RunPayouts when an order is queued for payout here.
+	payoutWake chan struct{}
 }
 
 type cachedKey struct {
@@ -96,7 +103,8 @@ func New(store kassa.Store, proc processor.Processor, cfg Config, log *slog.Logg
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Engine{store: store, proc: proc, cfg: cfg, log: log, keyCache: map[string]cachedKey{}}
+	return &Engine{store: store, proc: proc, cfg: cfg, log: log, keyCache: map[string]cachedKey{},
+		payoutWake: make(chan struct{}, 1)}
 }
 
 // Config returns the engine's effective configuration.

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kassa-pay/kassa"
@@ -663,15 +662,11 @@ func (e *Engine) deleteOrder(ctx context.Context, o *kassa.Order, reason string)
 
 // ---- payouts
 
-// payoutWakers lets order moves wake the payout runner of their engine.
-var payoutWakers sync.Map // *Engine → chan struct{}
-
+// wakePayouts tells this engine's payout runner, if one runs, to look now.
 func wakePayouts(e *Engine) {
-	if c, ok := payoutWakers.Load(e); ok {
-		select {
-		case c.(chan struct{}) <- struct{}{}:
-		default:
-		}
+	select {
+	case e.payoutWake <- struct{}{}:
+	default:
 	}
 }
 
@@ -679,9 +674,7 @@ func wakePayouts(e *Engine) {
 // in this process, and every interval (orders of other instances, and
 // attempts whose answer was lost).
 func (e *Engine) RunPayouts(ctx context.Context, pp processor.PayoutProcessor, interval time.Duration) {
-	wake := make(chan struct{}, 1)
-	payoutWakers.Store(e, wake)
-	defer payoutWakers.Delete(e)
+	wake := e.payoutWake
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	// A wake is sent from inside the transaction that queues the payout,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/kassa-pay/kassa"
@@ -152,10 +151,6 @@ type Shoplazza struct {
 	box *SecretBox
 }
 
-// shoplazzaServices lets the merchant API reach the service of its engine
-// (it is built with the secret key, which the engine itself does not hold).
-var shoplazzaServices sync.Map // *Engine → *Shoplazza
-
 // NewShoplazza returns the Shoplazza service of e; secretKey (32 bytes)
 // seals the stored secrets. It also becomes e.Shoplazza().
 func NewShoplazza(e *Engine, secretKey []byte) (*Shoplazza, error) {
@@ -168,14 +163,14 @@ func NewShoplazza(e *Engine, secretKey []byte) (*Shoplazza, error) {
 		return nil, err
 	}
 	s := &Shoplazza{e: e, st: st, box: box}
-	shoplazzaServices.Store(e, s)
+	e.shoplazza.Store(s)
 	return s, nil
 }
 
 // Shoplazza returns the Shoplazza service made for e by NewShoplazza.
 func (e *Engine) Shoplazza() (*Shoplazza, error) {
-	if v, ok := shoplazzaServices.Load(e); ok {
-		return v.(*Shoplazza), nil
+	if s := e.shoplazza.Load(); s != nil {
+		return s, nil
 	}
 	return nil, kassa.Errorf(kassa.EINVALID, "shoplazza_disabled", "the Shoplazza payments app is not enabled on this gateway (it needs KASSA_SECRET_KEY or a key file)")
 }
