@@ -16,7 +16,6 @@ import (
 
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/izipay"
-	"github.com/kassa-pay/kassa/internal/processor"
 )
 
 // izipayCmd is `kassa izipay credentials --merchant ID [--roll] [--json]`:
@@ -37,12 +36,11 @@ func izipayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *merchantID == "" {
 		return errors.New("--merchant is required")
 	}
-	db, err := openDB(ctx, *dsn)
+	eng, db, err := openEngine(ctx, *dsn, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, slog.New(slog.NewTextHandler(stderr, nil)))
 	key, err := secretKey(*dsn)
 	if err != nil {
 		return err

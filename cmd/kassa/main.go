@@ -21,6 +21,8 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/processor"
 	"github.com/kassa-pay/kassa/internal/store"
 )
 
@@ -108,6 +110,17 @@ func openDB(ctx context.Context, dsn string) (*store.DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// openEngine opens the database of dsn (migrated) and an engine over it,
+// for the subcommands that change data outside serve. close releases both.
+func openEngine(ctx context.Context, dsn string, stderr io.Writer) (eng *engine.Engine, db *store.DB, err error) {
+	db, err = openDB(ctx, dsn)
+	if err != nil {
+		return nil, nil, err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	return engine.New(db, processor.NewSimulator(db.Shared(), ""), engine.Config{}, log), db, nil
 }
 
 func newLogger(w io.Writer) *slog.Logger {

@@ -7,10 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-
-	"github.com/kassa-pay/kassa/internal/engine"
-	"github.com/kassa-pay/kassa/internal/processor"
 )
 
 func merchant(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -26,12 +22,11 @@ func merchant(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, *dsn)
+	eng, db, err := openEngine(ctx, *dsn, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, slog.New(slog.NewTextHandler(stderr, nil)))
 	c, err := eng.CreateMerchant(ctx, *name, *email)
 	if err != nil {
 		return err

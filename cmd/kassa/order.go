@@ -59,12 +59,11 @@ func order(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[2:]); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, *dsn)
+	eng, db, err := openEngine(ctx, *dsn, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, slog.New(slog.NewTextHandler(stderr, nil)))
 	o, err := eng.OperatorOrder(ctx, ref)
 	if err == nil && cmd != "show" {
 		o, err = eng.ActOnOrder(ctx, nil, ref, engine.OrderAction(cmd), *reason)

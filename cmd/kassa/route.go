@@ -7,13 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 
 	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/api"
-	"github.com/kassa-pay/kassa/internal/engine"
-	"github.com/kassa-pay/kassa/internal/processor"
 )
 
 const routeUsage = `usage:
@@ -61,12 +58,11 @@ func route(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, *dsn)
+	eng, db, err := openEngine(ctx, *dsn, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, slog.New(slog.NewTextHandler(stderr, nil)))
 	if args[0] == "list" {
 		rs, err := eng.Routes(ctx, "")
 		if err != nil {

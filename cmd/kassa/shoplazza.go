@@ -11,7 +11,6 @@ import (
 	"net/http"
 
 	"github.com/kassa-pay/kassa/internal/engine"
-	"github.com/kassa-pay/kassa/internal/processor"
 	"github.com/kassa-pay/kassa/internal/shoplazza"
 )
 
@@ -44,7 +43,7 @@ func shoplazzaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	db, err := openDB(ctx, *dsn)
+	eng, db, err := openEngine(ctx, *dsn, stderr)
 	if err != nil {
 		return err
 	}
@@ -53,7 +52,6 @@ func shoplazzaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, slog.New(slog.NewTextHandler(stderr, nil)))
 	s, err := engine.NewShoplazza(eng, key)
 	if err != nil {
 		return err
