@@ -67,7 +67,7 @@ func New(e *engine.Engine, log *slog.Logger) *Server {
 	s.handle("GET /v1/notify_secret", s.auth(s.getNotifySecret))
 	s.handle("POST /v1/notify_secret/roll", s.auth(s.idempotent(s.rollNotifySecret)))
 	s.handle("GET /v1/merchant/settings", s.auth(s.getSettings))
-	s.handle("POST /v1/merchant/settings", s.auth(s.updateSettings))
+	s.handle("POST /v1/merchant/settings", s.auth(s.idempotent(s.updateSettings)))
 	s.handle("POST /v1/routes", s.auth(s.idempotent(s.createRoute)))
 	s.handle("GET /v1/routes", s.auth(s.listRoutes))
 	s.handle("GET /v1/orders", s.auth(s.listOrders))
@@ -77,7 +77,7 @@ func New(e *engine.Engine, log *slog.Logger) *Server {
 	s.handle("POST /v1/orders/{id}/approve", s.auth(s.idempotent(s.orderAction(engine.ActionApprove))))
 	s.handle("POST /v1/orders/{id}/return", s.auth(s.idempotent(s.orderAction(engine.ActionReturn))))
 	s.handle("POST /v1/orders/{id}/delete", s.auth(s.idempotent(s.orderAction(engine.ActionDelete))))
-	s.handle("POST /v1/shoplazza/bindings", s.auth(s.bindShoplazza))
+	s.handle("POST /v1/shoplazza/bindings", s.auth(s.idempotent(s.bindShoplazza)))
 	s.handle("GET /v1/shoplazza/bindings", s.auth(s.listShoplazzaBindings))
 	s.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, kassa.Errorf(kassa.ENOTFOUND, "route_not_found", "Unrecognized request URL (%s %s).", r.Method, r.URL.Path), nil)
