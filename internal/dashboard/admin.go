@@ -179,6 +179,16 @@ type panelView struct {
 }
 
 func (h *Handler) showSettings(w http.ResponseWriter, r *http.Request, s *engine.Session, status int, notice, errMsg string) {
+	h.showSettingsWith(w, r, s, status, notice, errMsg, &integrations{})
+}
+
+// showSettingsWith renders the settings page; in carries what a Shoplazza
+// or Izipay POST wants shown (a refilled form, fresh credentials).
+func (h *Handler) showSettingsWith(w http.ResponseWriter, r *http.Request, s *engine.Session, status int, notice, errMsg string, in *integrations) {
+	if err := h.integrationsData(r, s, in); err != nil {
+		h.serverError(w, r, err)
+		return
+	}
 	st, err := h.eng.MerchantSettings(r.Context(), s.MerchantID)
 	if err != nil {
 		h.userError(w, r, err)
@@ -194,7 +204,7 @@ func (h *Handler) showSettings(w http.ResponseWriter, r *http.Request, s *engine
 		panels = append(panels, panelView{Key: p.Key, Title: p.Title, HTML: html})
 	}
 	h.render(w, r, status, "settings", &view{Title: "Settings", Nav: "settings", Notice: notice, Error: errMsg,
-		Data: map[string]any{"S": st, "Origins": strings.Join(st.AllowedOrigins, "\n"), "Panels": panels}})
+		Data: map[string]any{"S": st, "Origins": strings.Join(st.AllowedOrigins, "\n"), "Panels": panels, "In": in}})
 }
 
 func (h *Handler) saveSettings(w http.ResponseWriter, r *http.Request, s *engine.Session) {

@@ -51,6 +51,13 @@ type Config struct {
 	// Notify manages webhook endpoints and the delivery log; without it
 	// the webhook pages say that delivery is not configured.
 	Notify *notify.Service
+	// Shoplazza manages Shoplazza shop bindings on the settings page; nil
+	// uses the engine's (engine.Shoplazza), and without either the panel
+	// says the app is not enabled.
+	Shoplazza *engine.Shoplazza
+	// Izipay manages the merchant's Izipay Web Core credentials; without it
+	// the panel says Izipay is not enabled.
+	Izipay *engine.Izipay
 	// SecureCookies marks cookies Secure (with the __Host- prefix). The
 	// default is true when the engine's BaseURL is https.
 	SecureCookies *bool
@@ -60,6 +67,8 @@ type Config struct {
 type Handler struct {
 	eng      *engine.Engine
 	notify   *notify.Service
+	shop     *engine.Shoplazza
+	izipay   *engine.Izipay
 	log      *slog.Logger
 	mux      *http.ServeMux
 	cop      *http.CrossOriginProtection
@@ -78,7 +87,7 @@ func New(eng *engine.Engine, cfg Config, log *slog.Logger) *Handler {
 	if cfg.SecureCookies != nil {
 		secure = *cfg.SecureCookies
 	}
-	h := &Handler{eng: eng, notify: cfg.Notify, log: log, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
+	h := &Handler{eng: eng, notify: cfg.Notify, shop: cfg.Shoplazza, izipay: cfg.Izipay, log: log, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
 		secure: secure, pages: parsePages()}
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "This request came from another site and was refused.")
@@ -137,6 +146,9 @@ func (h *Handler) routes() {
 	h.route("POST "+Prefix+"payments/{id}/cancel", true, h.cancel)
 	h.route("POST "+Prefix+"payments/{id}/refund", true, h.refund)
 	h.route("GET "+Prefix+"refunds", false, h.refundList)
+	h.route("GET "+Prefix+"orders", false, h.orderList)
+	h.route("GET "+Prefix+"orders/{id}", false, h.orderPage)
+	h.route("POST "+Prefix+"orders/{id}/{action}", true, h.orderAct)
 
 	h.route("GET "+Prefix+"webhooks", false, h.webhookList)
 	h.route("POST "+Prefix+"webhooks", true, h.webhookCreate)
@@ -149,6 +161,8 @@ func (h *Handler) routes() {
 	h.route("POST "+Prefix+"keys/roll", true, h.rollKey)
 	h.route("GET "+Prefix+"settings", false, h.settingsPage)
 	h.route("POST "+Prefix+"settings", true, h.saveSettings)
+	h.route("POST "+Prefix+"settings/shoplazza", true, h.bindShop)
+	h.route("POST "+Prefix+"settings/izipay", true, h.izipayCredentials)
 	h.route("GET "+Prefix+"team", false, h.teamPage)
 	h.route("POST "+Prefix+"team/invite", true, h.invite)
 	h.route("POST "+Prefix+"team/{id}/remove", true, h.removeUser)

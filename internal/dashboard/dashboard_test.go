@@ -41,7 +41,12 @@ type merchantFixture struct {
 
 func password(email string) string { return "pw-" + email + "-long" }
 
-func startGateway(t *testing.T, db *store.DB) *gateway {
+func startGateway(t *testing.T, db *store.DB) *gateway { return startGatewayWith(t, db, true) }
+
+// startGatewayWith starts a gateway; integrations adds the Shoplazza and
+// Izipay services (sealing with a fixed test key), as kassa serve does
+// when it has a secret key.
+func startGatewayWith(t *testing.T, db *store.DB, integrations bool) *gateway {
 	t.Helper()
 	g := &gateway{t: t}
 	srv := httptest.NewUnstartedServer(nil)
@@ -51,7 +56,20 @@ func startGateway(t *testing.T, db *store.DB) *gateway {
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(g.eng, nil))
-	dashboard.New(g.eng, dashboard.Config{Notify: notify.New(db, notify.Config{}, nil)}, nil).Register(mux)
+	cfg := dashboard.Config{Notify: notify.New(db, notify.Config{}, nil)}
+	if integrations {
+		key := []byte("0123456789abcdef0123456789abcdef")
+		sl, err := engine.NewShoplazza(g.eng, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := engine.NewIzipay(g.eng, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Shoplazza, cfg.Izipay = sl, z
+	}
+	dashboard.New(g.eng, cfg, nil).Register(mux)
 	srv.Config.Handler = mux
 	srv.Start()
 	t.Cleanup(srv.Close)
