@@ -75,15 +75,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		izi.Register(mux)
 		formats[izipay.FormatName] = izi.Format()
 	}
-	co := checkout.New(eng, checkoutCfg, log)
-	if sl := mountShoplazza(mux, eng, *dsn, co, log); sl != nil { // Shoplazza payments app (shoplazza.go)
+	if sl := mountShoplazza(mux, eng, *dsn, log); sl != nil { // Shoplazza payments app (shoplazza.go)
+		checkoutCfg.FrameAncestors = sl.FrameAncestors // the iframe model frames the hosted page
 		formats[shoplazza.FormatName] = sl.Format()
 	}
+	co := checkout.New(eng, checkoutCfg, log)
 	notifier := notify.New(db, notify.Config{Workers: *webhookWorkers, Formats: formats,
 		Guard: notify.Guard{AllowPrivate: env("KASSA_WEBHOOK_ALLOW_PRIVATE", "") == "true"}}, log)
 	apiSrv.SetNotifier(notifier)
 	co.Register(mux)
-	mountDashboard(mux, eng, db, log)
+	mountDashboard(mux, eng, notifier, *dsn, log) // serve's notifier and the Shoplazza/Izipay services (user.go)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 
 	bg, cancelBG := context.WithCancel(context.WithoutCancel(ctx))

@@ -16,7 +16,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/processor"
-	"github.com/kassa-pay/kassa/internal/store"
 )
 
 // user manages dashboard users: kassa user create --merchant ID --email E
@@ -61,11 +60,25 @@ func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// mountDashboard serves the merchant dashboard under /dashboard/. Its
-// webhook pages manage endpoints and the delivery log through a notify
-// service over the same database (management only; delivery runs elsewhere).
-func mountDashboard(mux *http.ServeMux, eng *engine.Engine, db *store.DB, log *slog.Logger) *dashboard.Handler {
-	d := dashboard.New(eng, dashboard.Config{Notify: notify.New(db, notify.Config{}, log)}, log)
+// mountDashboard serves the merchant dashboard under /dashboard/ with
+// serve's own notify service (so endpoint URLs pass the same SSRF guard,
+// KASSA_WEBHOOK_ALLOW_PRIVATE included, as in the API) and the Shoplazza
+// and Izipay services over the gateway's secret key. Without a secret key
+// (PostgreSQL without KASSA_SECRET_KEY) their settings panels say they are
+// not enabled.
+func mountDashboard(mux *http.ServeMux, eng *engine.Engine, notifier *notify.Service, dsn string, log *slog.Logger) *dashboard.Handler {
+	cfg := dashboard.Config{Notify: notifier}
+	if sl, err := eng.Shoplazza(); err == nil {
+		cfg.Shoplazza = sl
+	}
+	if key, err := secretKey(dsn); err == nil {
+		if z, err := engine.NewIzipay(eng, key); err == nil {
+			cfg.Izipay = z
+		} else {
+			log.Warn("dashboard: Izipay credentials panel disabled", "err", err)
+		}
+	}
+	d := dashboard.New(eng, cfg, log)
 	d.Register(mux)
 	return d
 }
