@@ -68,12 +68,14 @@ func shoplazzaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
-// mountShoplazza serves the Shoplazza payments app routes over eng, with
-// the hosted checkout co for the iframe model. Without a secret key the
+// mountShoplazza serves the Shoplazza payments app routes over eng. Its
+// FrameAncestors must be the checkout's (checkout.Config.FrameAncestors)
+// for the iframe model's hosted page to be framable by the shop. Without a
+// secret key the
 // routes stay off (PostgreSQL needs KASSA_SECRET_KEY). The Notify format
 // (h.Format(), name shoplazza.FormatName) must be registered with the
 // process's notify.Service for Notify calls to be sent.
-func mountShoplazza(mux *http.ServeMux, eng *engine.Engine, dsn string, co http.Handler, log *slog.Logger) *shoplazza.Handler {
+func mountShoplazza(mux *http.ServeMux, eng *engine.Engine, dsn string, log *slog.Logger) *shoplazza.Handler {
 	key, err := secretKey(dsn)
 	if err != nil {
 		log.Warn("Shoplazza payments app routes disabled", "err", err)
@@ -84,7 +86,7 @@ func mountShoplazza(mux *http.ServeMux, eng *engine.Engine, dsn string, co http.
 		log.Warn("Shoplazza payments app routes disabled", "err", err)
 		return nil
 	}
-	h, err := shoplazza.New(s, shoplazza.Config{Checkout: co}, log)
+	h, err := shoplazza.New(s, shoplazza.Config{}, log)
 	if err != nil {
 		log.Warn("Shoplazza payments app routes disabled", "err", err)
 		return nil

@@ -58,6 +58,24 @@ type Config struct {
 	// form needs neither the origin in the merchant's allowed origins nor a
 	// publishable key: an Izipay integration has neither.
 	AuthorizeEmbedding func(ctx context.Context, p *kassa.Payment, origin string) bool
+	// FrameAncestors, if set, lets a protocol adapter vouch for the web
+	// origins that may frame the hosted page (redirect mode, no publishable
+	// key) of payment p, because the protocol it speaks shows that page in
+	// an iframe of the platform's own checkout (the Shoplazza iframe model:
+	// the shop's domains, given in the signed payment request). The origins
+	// also frame the 3-D Secure return page of p, which runs in a frame of
+	// the form. It answers nil for payments that are not its own; the
+	// hosted page of those is never framed. Each origin is normalized and
+	// anything that is not a plain scheme://host[:port] is dropped.
+	FrameAncestors func(ctx context.Context, p *kassa.Payment) []string
+	// Branding, if set, lets a protocol adapter give payment p's form
+	// another logo and accent colour than the merchant's settings, from
+	// what the merchant's integration asked for that payment (the Izipay
+	// config's appearance). ok false keeps the settings. Each value is
+	// checked as the settings are (an https or loopback-http logo URL, a
+	// "#rgb"/"#rrggbb" colour): an invalid one is ignored and the
+	// merchant's own is kept; an empty logoURL with ok hides the logo.
+	Branding func(ctx context.Context, p *kassa.Payment) (logoURL, accent string, ok bool)
 }
 
 // Handler serves the checkout. It is safe for concurrent use.
@@ -132,8 +150,8 @@ func (h *Handler) formAsset(w http.ResponseWriter, r *http.Request) {
 }
 
 // pagePolicy is the Content-Security-Policy of a form page. frameAncestors
-// is the one origin that may embed it, or "" for none (the hosted page);
-// imgOrigin is the merchant logo's origin, if any.
+// is the space-separated list of sources that may embed it, or "" for none
+// (the hosted page); imgOrigin is the merchant logo's origin, if any.
 func pagePolicy(nonce, frameAncestors, imgOrigin string) string {
 	img := "'self' data:"
 	if imgOrigin != "" {
@@ -161,6 +179,70 @@ func newNonce() string {
 	var b [16]byte
 	rand.Read(b[:])
 	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// vouchedAncestors are the origins a protocol adapter vouches for as
+// ancestors of p's hosted and 3-D Secure pages (Config.FrameAncestors),
+// normalized; the CSP header is built from them, so nothing but an origin
+// passes.
+func (h *Handler) vouchedAncestors(ctx context.Context, p *kassa.Payment) []string {
+	if h.cfg.FrameAncestors == nil {
+		return nil
+	}
+	var out []string
+	for _, o := range h.cfg.FrameAncestors(ctx, p) {
+		n, err := kassa.NormalizeOrigin("origin", o)
+		if err != nil || n != o {
+			h.log.Warn("checkout: frame ancestor refused", "payment", p.ID, "origin", o)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// maxLogoURL is the longest logo URL, as for the merchant's settings.
+const maxLogoURL = 2048
+
+// validLogoURL checks a logo URL as the merchant's settings do (engine's
+// SettingsUpdate): absolute, https (http only for a loopback host), no user
+// information, at most maxLogoURL characters.
+func validLogoURL(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || len(s) > maxLogoURL {
+		return false
+	}
+	if u.Scheme == "https" {
+		return true
+	}
+	host := u.Hostname()
+	return u.Scheme == "http" && (host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasSuffix(host, ".localhost"))
+}
+
+// branding is the logo and accent colour of p's form: the merchant's
+// settings, unless an adapter gives valid ones for p (Config.Branding).
+func (h *Handler) branding(ctx context.Context, p *kassa.Payment, st *kassa.MerchantSettings) (logo, accent string) {
+	logo, accent = st.LogoURL, st.AccentColor
+	if h.cfg.Branding == nil {
+		return logo, accent
+	}
+	l, a, ok := h.cfg.Branding(ctx, p)
+	if !ok {
+		return logo, accent
+	}
+	if l == "" || validLogoURL(l) {
+		logo = l
+	} else {
+		h.log.Info("checkout: branding logo refused", "payment", p.ID)
+	}
+	if a != "" {
+		if kassa.ValidAccentColor(a) {
+			accent = strings.ToLower(a)
+		} else {
+			h.log.Info("checkout: branding colour refused", "payment", p.ID)
+		}
+	}
+	return logo, accent
 }
 
 // originOf returns the origin of an absolute URL, "" if it has none.

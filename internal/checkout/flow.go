@@ -190,10 +190,15 @@ func (h *Handler) threeDSReturn(w http.ResponseWriter, r *http.Request) {
 		title, text = "Payment "+string(p.Status), ""
 	}
 	// The page runs in the challenge frame of the form, whose ancestors are
-	// the gateway and (embedded, pop-up) the merchant's page: frame-ancestors
-	// covers every ancestor, so it lists the merchant's allowed origins.
+	// the gateway and (embedded, pop-up) the merchant's page, or the
+	// platform page an adapter vouches for (Config.FrameAncestors: the
+	// Shoplazza iframe): frame-ancestors covers every ancestor, so it lists
+	// the merchant's allowed origins and the vouched ones.
 	ancestors := "'self'"
 	for _, o := range st.AllowedOrigins {
+		ancestors += " " + o
+	}
+	for _, o := range h.vouchedAncestors(r.Context(), p) {
 		ancestors += " " + o
 	}
 	h.messagePage(w, locale, title, text, target, ancestors)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/engine"
@@ -54,8 +55,13 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := ""
+	// ancestors may frame the page: none for the hosted page, unless an
+	// adapter vouches for its platform's origins; the one embedding page
+	// otherwise.
+	ancestors := ""
 	switch mode {
 	case modeRedirect:
+		ancestors = strings.Join(h.vouchedAncestors(r.Context(), sess.Payment), " ")
 	case modeEmbedded, modePopup:
 		origin, err = kassa.NormalizeOrigin("origin", q.Get("origin"))
 		if err == nil && h.cfg.AuthorizeEmbedding != nil && h.cfg.AuthorizeEmbedding(r.Context(), sess.Payment, origin) {
@@ -76,6 +82,9 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 		h.errorPage(w, http.StatusBadRequest, locale, "mode must be embedded, popup or redirect")
 		return
 	}
+	if mode != modeRedirect {
+		ancestors = origin
+	}
 
 	p := sess.Payment
 	st := sess.Settings
@@ -84,9 +93,10 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 		name = sess.Merchant.Name
 	}
 	amount := formatMoney(p.Amount, p.Currency, locale)
+	logo, accent := h.branding(r.Context(), p, st)
 	v := formView{
-		Lang: locale, Nonce: newNonce(), Base: h.base, Mode: mode, Merchant: name, LogoURL: st.LogoURL,
-		Accent: st.AccentColor, Amount: amount, Description: p.Description, Test: !p.Livemode,
+		Lang: locale, Nonce: newNonce(), Base: h.base, Mode: mode, Merchant: name, LogoURL: logo,
+		Accent: accent, Amount: amount, Description: p.Description, Test: !p.Livemode,
 		T: messages[locale], Pay: fmt.Sprintf(msg(locale, "pay"), amount), Title: fmt.Sprintf(msg(locale, "title"), name),
 		CancelLabel: msg(locale, "cancel"), ReturnLabel: fmt.Sprintf(msg(locale, "return"), name),
 	}
@@ -99,7 +109,7 @@ func (h *Handler) form(w http.ResponseWriter, r *http.Request) {
 		"mode": mode, "origin": origin, "locale": locale, "client_secret": secret, "base": h.base,
 		"messages": formMessages(locale), "state": resp,
 	}
-	csp := pagePolicy(v.Nonce, origin, originOf(st.LogoURL))
+	csp := pagePolicy(v.Nonce, ancestors, originOf(logo))
 	var buf bytes.Buffer
 	if err := templates.ExecuteTemplate(&buf, "form.html", v); err != nil {
 		h.log.Error("checkout form template", "err", err)

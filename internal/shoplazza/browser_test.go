@@ -149,22 +149,40 @@ func TestBrowserIframe(t *testing.T) {
 	g.customDomain = shopOrigin
 	a := g.post("/shoplazza/payments", g.paymentForm("iframe-1", "ORD-IFRAME", "sale", ""), "")
 	src := str(a.Body["redirect_url"])
-	if a.Status != 200 || !strings.HasPrefix(src, g.url+"/shoplazza/pay/") || str(a.Body["width"]) != "300" || str(a.Body["height"]) != "1080" {
+	if a.Status != 200 || !strings.HasPrefix(src, g.url+"/pay/pay_") || str(a.Body["width"]) != "300" || str(a.Body["height"]) != "1080" {
 		t.Fatalf("iframe answer %d %s", a.Status, a.Raw)
 	}
 	ctx := newBrowser(t)
 	page := shopOrigin + "/checkout/iframe?" + url.Values{"src": {src}, "w": {str(a.Body["width"])}, "h": {str(a.Body["height"])}}.Encode()
 	run(t, ctx, chromedp.Navigate(page))
-	form := frameContext(t, ctx, g.url+"/shoplazza/pay/")
+	form := frameContext(t, ctx, g.url+"/pay/pay_")
 	payInForm(t, form, "4242424242424242")
-	// top.js replaces the shop's page at once; Chrome lets a cross-site
-	// frame do that only shortly after a click, so on a slow machine the
-	// shopper clicks Continue (target=_top) instead.
+	g.waitShopperAtThanks(t, ctx, shopOrigin)
+	g.checkCompleted(t, "iframe-1")
+
+	// The page may be framed by the shop's domains and no one else.
+	res, err := http.Get(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	csp := res.Header.Get("Content-Security-Policy")
+	if !strings.HasSuffix(csp, "frame-ancestors https://developer.myshoplaza.com "+shopOrigin) {
+		t.Fatalf("iframe page CSP %q", csp)
+	}
+}
+
+// waitShopperAtThanks waits until the shop's tab shows the page
+// Shoplazza's complete call answered. top.js replaces the shop's page at
+// once; Chrome lets a cross-site frame do that only shortly after a click,
+// so on a slow machine the shopper clicks Continue (target=_top) instead.
+func (g *gateway) waitShopperAtThanks(t *testing.T, ctx context.Context, shopOrigin string) {
+	t.Helper()
 	atThanks := `location.href.startsWith(` + jsString(g.shop.srv.URL+"/checkout/thanks") + `) || location.href.startsWith(` + jsString(shopOrigin+"/checkout/thanks") + `)`
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		if ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](atThanks)); err == nil && ok {
-			break
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatal("the shopper did not reach Shoplazza's page")
@@ -180,18 +198,30 @@ func TestBrowserIframe(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	g.checkCompleted(t, "iframe-1")
+}
 
-	// The page may be framed by the shop's domains and no one else.
-	res, err := http.Get(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	csp := res.Header.Get("Content-Security-Policy")
-	if !strings.HasSuffix(csp, "frame-ancestors https://developer.myshoplaza.com "+shopOrigin) {
-		t.Fatalf("iframe page CSP %q", csp)
-	}
+// 3-D Secure inside the iframe model: the issuer's page opens in the
+// form's challenge frame, inside the shop's iframe; its return page must be
+// framable by the shop (frame-ancestors covers every ancestor), so the form
+// learns the outcome and the shopper ends on Shoplazza's page.
+func TestBrowserIframe3DSecure(t *testing.T) {
+	chromiumPath(t)
+	db := storetest.Open(t, store.SQLite)
+	g := startGateway(t, db, engine.ShoplazzaModelIframe, shoplazza.Config{})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(g.shop.srv.URL, "http://"))
+	shopOrigin := "http://localhost:" + port
+	g.customDomain = shopOrigin
+	a := g.post("/shoplazza/payments", g.paymentForm("iframe-3ds", "ORD-IFRAME-3DS", "sale", ""), "")
+	src := str(a.Body["redirect_url"])
+	ctx := newBrowser(t)
+	run(t, ctx, chromedp.Navigate(shopOrigin+"/checkout/iframe?"+url.Values{"src": {src}, "w": {"480"}, "h": {"900"}}.Encode()))
+	form := frameContext(t, ctx, g.url+"/pay/pay_")
+	payInForm(t, form, "4000002500003155")
+	// The issuer's page is same-origin with the form: approve through it.
+	waitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
+		const b = d && d.getElementById('approve'); if (b) { b.click(); } return !!b; })()`)
+	g.waitShopperAtThanks(t, ctx, shopOrigin)
+	g.checkCompleted(t, "iframe-3ds")
 }
 
 // frameContext returns a context inside the cross-site iframe whose URL

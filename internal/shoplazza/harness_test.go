@@ -185,14 +185,12 @@ func startGateway(t *testing.T, db *store.DB, model string, cfg shoplazza.Config
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(g.eng, nil))
-	co := checkout.New(g.eng, checkout.Config{}, nil)
-	co.Register(mux)
-	cfg.Checkout = co
 	g.h, err = shoplazza.New(s, cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g.h.Register(mux)
+	checkout.New(g.eng, checkout.Config{FrameAncestors: g.h.FrameAncestors}, nil).Register(mux)
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
 	srv.Start()
 	t.Cleanup(srv.Close)

@@ -15,19 +15,19 @@
 //
 //	POST /shoplazza/payments        payment request (type sale or card)
 //	POST /shoplazza/refunds         refund request
-//	GET  /shoplazza/pay/{secret}    iframe model: the hosted form, framable by the shop's domains
+//	GET  /shoplazza/pay/{secret}    303 to the hosted form (the iframe model's URL in earlier answers)
 //	GET  /shoplazza/return          where the checkout sends the shopper back: complete call, then redirect
 //	GET  /shoplazza/assets/top.js   sends a framed page's shopper on at the top level
 package shoplazza
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"time"
@@ -69,9 +69,6 @@ type Config struct {
 	AmountAsString bool
 	// Client makes complete calls (15 s timeout, redirects not followed).
 	Client *http.Client
-	// Checkout is the hosted checkout handler: the iframe page is its form
-	// with frame-ancestors opened to the shop's domains.
-	Checkout http.Handler
 }
 
 func (c *Config) defaults() {
@@ -391,12 +388,12 @@ func (h *Handler) paymentAnswer(b *engine.ShoplazzaBinding, st *engine.Shoplazza
 	p := st.Payment.Payment
 	if st.Session.Type == "sale" {
 		ans := map[string]any{}
+		// The hosted page in both models; in the iframe model the checkout
+		// lets the shop's origins frame it (FrameAncestors).
+		ans["redirect_url"] = h.eng.CheckoutURL(p)
 		if b.Model == engine.ShoplazzaModelIframe {
-			ans["redirect_url"] = h.base + "/shoplazza/pay/" + p.ClientSecret
 			wd, ht := h.iframeSize(b)
 			ans[h.cfg.IframeWidthKey], ans[h.cfg.IframeHeightKey] = wd, ht
-		} else {
-			ans["redirect_url"] = h.eng.CheckoutURL(p)
 		}
 		return http.StatusOK, mustJSON(ans)
 	}
@@ -499,44 +496,45 @@ func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, body)
 }
 
-// iframePage is the hosted form for the iframe pop-up model: the
-// checkout's own hosted page, whose Content-Security-Policy forbids framing,
-// with frame-ancestors opened to the shop's origins (its Shoplazza domain
-// and the order's custom domain) and to no one else.
+// FrameAncestors is checkout.Config.FrameAncestors: the hosted page of a
+// payment requested by a shop bound in the iframe model, and its 3-D Secure
+// return, may be framed by that shop's origins (its Shoplazza domain and
+// the order's custom domain, taken from the signed payment request) and by
+// no one else. Payments this adapter did not open answer nil.
+func (h *Handler) FrameAncestors(ctx context.Context, p *kassa.Payment) []string {
+	if p.ReturnURL != h.base+"/shoplazza/return" {
+		return nil // not a Shoplazza payment: no lookup
+	}
+	sess, b, err := h.s.SessionByPayment(ctx, p.ID)
+	if err != nil {
+		if kassa.ErrorKind(err) != kassa.ENOTFOUND {
+			h.log.Error("shoplazza: frame ancestors", "payment", p.ID, "err", err)
+		}
+		return nil
+	}
+	if b.Model != engine.ShoplazzaModelIframe {
+		return nil
+	}
+	return sess.Origins
+}
+
+// iframePage is the URL of the iframe model answered before the hosted page
+// itself was answered: a stored (replayed) answer may still carry it, so it
+// sends the frame on to the hosted page, which FrameAncestors lets the
+// shop's origins frame.
 func (h *Handler) iframePage(w http.ResponseWriter, r *http.Request) {
-	secret := r.PathValue("secret")
-	sess, err := h.eng.CheckoutSession(r.Context(), secret, 0)
+	sess, err := h.eng.CheckoutSession(r.Context(), r.PathValue("secret"), 0)
 	if err != nil {
 		h.page(w, http.StatusNotFound, "This payment page does not exist.", "", nil)
 		return
 	}
-	sl, _, err := h.s.SessionByPayment(r.Context(), sess.Payment.ID)
-	if err != nil || h.cfg.Checkout == nil {
-		h.page(w, http.StatusNotFound, "This payment page does not exist.", "", nil)
-		return
+	target := h.base + "/pay/" + url.PathEscape(sess.Payment.ClientSecret)
+	if l := r.URL.Query().Get("locale"); l != "" {
+		target += "?" + url.Values{"locale": {l}}.Encode()
 	}
-	inner := httptest.NewRecorder()
-	req := r.Clone(r.Context())
-	req.URL.Path, req.URL.RawPath, req.RequestURI = "/pay/"+secret, "", ""
-	req.URL.RawQuery = url.Values{"locale": {r.URL.Query().Get("locale")}}.Encode()
-	h.cfg.Checkout.ServeHTTP(inner, req)
-	res := inner.Result()
-	for k, v := range res.Header {
-		w.Header()[k] = v
-	}
-	csp := res.Header.Get("Content-Security-Policy")
-	if i := strings.Index(csp, "frame-ancestors "); i >= 0 && len(sl.Origins) > 0 {
-		rest := csp[i+len("frame-ancestors "):]
-		end := strings.IndexByte(rest, ';')
-		tail := ""
-		if end >= 0 {
-			tail = rest[end:]
-		}
-		csp = csp[:i] + "frame-ancestors " + strings.Join(sl.Origins, " ") + tail
-		w.Header().Set("Content-Security-Policy", csp)
-	}
-	w.WriteHeader(res.StatusCode)
-	w.Write(inner.Body.Bytes())
+	w.Header().Set("Referrer-Policy", "no-referrer")
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, target, http.StatusSeeOther)
 }
 
 // shopperReturn is the return_url and cancel_url of every Shoplazza

@@ -283,7 +283,7 @@ func TestSaleAndIframeAnswers(t *testing.T) {
 	db := storetest.Open(t, store.SQLite)
 	g := startGateway(t, db, engine.ShoplazzaModelIframe, shoplazza.Config{IframeMax: [2]int{1200, 800}})
 	a := g.post("/shoplazza/payments", g.paymentForm("s-1", "ORD-S", "sale", ""), "")
-	if a.Status != 200 || !strings.HasPrefix(str(a.Body["redirect_url"]), g.url+"/shoplazza/pay/pay_") ||
+	if a.Status != 200 || !strings.HasPrefix(str(a.Body["redirect_url"]), g.url+"/pay/pay_") ||
 		str(a.Body["width"]) != "300" || str(a.Body["height"]) != "800" || len(a.Body) != 3 {
 		t.Fatalf("iframe answer %d %s", a.Status, a.Raw)
 	}
