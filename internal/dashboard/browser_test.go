@@ -10,6 +10,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/store/storetest"
 )
@@ -198,13 +199,59 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatal("search finds another merchant's payment")
 	}
 
-	for _, page := range []string{"refunds", "webhooks", "keys", "settings", "team"} {
+	for _, page := range []string{"refunds", "orders", "webhooks", "keys", "settings", "team"} {
 		do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		if unlabeled := eval[int64](t, ctx, `[...document.querySelectorAll('input:not([type=hidden]),select,textarea')].filter(i => i.labels.length === 0).length`); unlabeled != 0 {
 			t.Errorf("%s: %d form fields without a label", page, unlabeled)
 		}
 		shot(t, ctx, page)
 	}
+	// Orders: the admin holds an order and releases it again; the API sees both steps.
+	ord := g.order(g.a, "100", "ACC-BROWSER-1", false)
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/orders"), chromedp.WaitVisible(chromedp.CSS(`#orders a[href="/dashboard/orders/`+ord.ID+`"]`)))
+	shot(t, ctx, "orders")
+	do(t, ctx,
+		chromedp.Click(chromedp.CSS(`#orders a[href="/dashboard/orders/`+ord.ID+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS("#order-hold")),
+	)
+	shot(t, ctx, "order")
+	do(t, ctx,
+		chromedp.SendKeys(chromedp.CSS(`form[action$="/hold"] input[name=reason]`), "call the sender"),
+		chromedp.Click(chromedp.CSS("#order-hold")),
+		chromedp.WaitVisible(chromedp.CSS("#order-release")),
+	)
+	if st, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#order-status"))); err != nil || st != "hold" {
+		t.Fatalf("order status after hold: %q (%v)", st, err)
+	}
+	if tl, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#timeline"))); err != nil || !strings.Contains(tl, "call the sender") {
+		t.Fatalf("timeline after hold: %q (%v)", tl, err)
+	}
+	shot(t, ctx, "order-held")
+	if o := g.orderNow(g.a, ord.ID); o.Status != kassa.OrderHold {
+		t.Fatalf("the engine has the order in %s", o.Status)
+	}
+	do(t, ctx, chromedp.Click(chromedp.CSS("#order-release")), chromedp.WaitVisible(chromedp.CSS("#order-hold")))
+	if o := g.orderNow(g.a, ord.ID); o.Status != kassa.OrderNew || len(o.History) != 3 {
+		t.Fatalf("after release the engine has %s with %d steps", o.Status, len(o.History))
+	}
+	// Settings: the Shoplazza and Izipay panels, and creating Izipay credentials.
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/settings"), chromedp.WaitVisible(chromedp.CSS("#panel-shoplazza #bind-shop")),
+		chromedp.WaitVisible(chromedp.CSS("#panel-izipay #izipay-create")),
+		chromedp.SendKeys(chromedp.CSS("#shop-domain"), "browser.myshoplaza.com"),
+		chromedp.SendKeys(chromedp.CSS("#shop-app-id"), "app-browser"),
+		chromedp.SendKeys(chromedp.CSS("#shop-client-secret"), "BROWSER-CLIENT-SECRET"),
+		chromedp.SendKeys(chromedp.CSS("#shop-access-token"), "BROWSER-ACCESS-TOKEN"),
+		chromedp.SendKeys(chromedp.CSS("#shop-account-id"), "acct-browser"),
+		chromedp.Click(chromedp.CSS("#bind-shop")),
+		chromedp.WaitVisible(chromedp.CSS(".notice")),
+		chromedp.Click(chromedp.CSS("#izipay-create")),
+		chromedp.WaitVisible(chromedp.CSS("#izipay-hash-key")),
+	)
+	if txt := bodyText(t, ctx); !strings.Contains(txt, "browser.myshoplaza.com") || strings.Contains(txt, "BROWSER-CLIENT-SECRET") || strings.Contains(txt, "BROWSER-ACCESS-TOKEN") {
+		t.Fatal("the Shoplazza panel lacks the binding or shows its secrets")
+	}
+	shot(t, ctx, "settings-integrations")
+
 	// A phone-sized viewport: the layout reflows without sideways scrolling.
 	do(t, ctx, chromedp.EmulateViewport(360, 780), chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 	if w := eval[int64](t, ctx, `document.documentElement.scrollWidth`); w > 360 {
@@ -233,6 +280,20 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("viewer refund: HTTP %d", st)
 	}
 	shot(t, ctx, "payment-viewer")
+	// The viewer reads the order but has no buttons, and a hold posted with
+	// a valid token is refused.
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/orders/"+ord.ID), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	if n := eval[int64](t, ctx, `document.querySelectorAll("main form button").length`); n != 0 {
+		t.Fatalf("viewer sees %d order buttons", n)
+	}
+	if st := eval[int64](t, ctx, `fetch(location.pathname + "/hold", {method: "POST", body: new URLSearchParams({
+		csrf: document.querySelector('input[name=csrf]').value})}).then(r => r.status)`); st != 403 {
+		t.Fatalf("viewer hold: HTTP %d", st)
+	}
+	if o := g.orderNow(g.a, ord.ID); o.Status != kassa.OrderNew {
+		t.Fatalf("the viewer's request moved the order to %s", o.Status)
+	}
+	shot(t, ctx, "order-viewer")
 	g.api(g.a, "GET", "/v1/payments/"+payA, "", &p)
 	if p.AmountRefunded != 1234 {
 		t.Fatalf("the viewer's request changed the payment: %d", p.AmountRefunded)

@@ -30,6 +30,7 @@ type gateway struct {
 	url  string
 	eng  *engine.Engine
 	a, b merchantFixture
+	iz   *engine.Izipay // nil without integrations
 }
 
 type merchantFixture struct {
@@ -67,7 +68,7 @@ func startGatewayWith(t *testing.T, db *store.DB, integrations bool) *gateway {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cfg.Shoplazza, cfg.Izipay = sl, z
+		cfg.Shoplazza, cfg.Izipay, g.iz = sl, z, z
 	}
 	dashboard.New(g.eng, cfg, nil).Register(mux)
 	srv.Config.Handler = mux
