@@ -470,8 +470,8 @@ type OrderTx interface {
 	// LockOrder loads an order and locks it until the transaction ends.
 	LockOrder(ctx context.Context, id string) (*Order, error)
 	UpdateOrder(ctx context.Context, o *Order) error
-	// InsertOrderEvent writes e (an order event) like Tx.InsertEvent and,
-	// when the order has an IPN URL, queues the IPN delivery of e to it
-	// with the given notification format, in the same transaction.
-	InsertOrderEvent(ctx context.Context, e *Event, o *Order, ipnFormat string) error
+	// InsertEvent is Tx.InsertEvent, for order events: an event without a
+	// payment is about its object, so the order's notification
+	// subscriptions (its IPN) get it in the same transaction.
+	InsertEvent(ctx context.Context, e *Event) error
 }

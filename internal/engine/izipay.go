@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/notify"
 )
 
 // Izipay Web Core compatibility: the credentials an Izipay merchant server
@@ -87,10 +88,29 @@ type IzipayStore interface {
 	InsertIzipaySession(ctx context.Context, s *IzipaySession) error
 	IzipaySession(ctx context.Context, tokenHash string) (*IzipaySession, error)
 	IzipaySessionByPayment(ctx context.Context, paymentID string) (*IzipaySession, error)
+}
+
+// IzipayTx is what a write transaction offers for Izipay sessions;
+// internal/store's transactions implement it.
+type IzipayTx interface {
 	// BindIzipaySession stores s's payment and LoadForm fields if its row
-	// has no payment yet, and returns the stored row: with another payment
-	// when a concurrent LoadForm bound it first.
-	BindIzipaySession(ctx context.Context, s *IzipaySession) (*IzipaySession, error)
+	// has no payment yet, and reports whether it did: false when a
+	// concurrent LoadForm bound another payment first.
+	BindIzipaySession(ctx context.Context, s *IzipaySession) (bool, error)
+}
+
+// FormatIzipayIPN is the notification format of Izipay IPNs (registered by
+// internal/izipay with the notify engine).
+const FormatIzipayIPN = "izipay"
+
+// izipayIPN is the subscription that sends the IPN of a session's payment
+// to its urlIPN when the payment reaches a final state. Its ID
+// "izipay:<payment>" keeps a 410 Gone from one IPN URL from touching any
+// other delivery.
+func izipayIPN(s *IzipaySession, now time.Time) *notify.Subscription {
+	return &notify.Subscription{ID: "izipay:" + s.PaymentID, Subject: s.PaymentID, MerchantID: s.MerchantID, Livemode: s.Livemode,
+		URL: s.IPNURL, Format: FormatIzipayIPN, Created: now,
+		EventTypes: []string{kassa.EventPaymentSucceeded, kassa.EventPaymentAuthorized, kassa.EventPaymentCanceled}}
 }
 
 // SecretBox seals secrets stored at rest with AES-256-GCM. Each sealed
@@ -446,7 +466,24 @@ func (z *Izipay) OpenIzipayForm(ctx context.Context, token string, f IzipayForm)
 		b := *s
 		b.PaymentID, b.Currency, b.TypeForm, b.Origin, b.IPNURL = d.Payment.ID, cur, f.TypeForm, f.Origin, f.IPNURL
 		b.OnSuccess, b.OnError, b.OnCancel, b.Extra = f.OnSuccess, f.OnError, f.OnCancel, f.Extra
-		if s, err = z.st.BindIzipaySession(ctx, &b); err != nil {
+		// Binding and the IPN subscription commit together, and only for
+		// the LoadForm that binds: a payment without its IPN, or an IPN for
+		// a payment that lost the race, cannot exist.
+		err = z.e.store.Write(ctx, func(tx kassa.Tx) error {
+			it, ok := tx.(IzipayTx)
+			if !ok {
+				return fmt.Errorf("engine: transaction %T does not keep Izipay sessions", tx)
+			}
+			bound, err := it.BindIzipaySession(ctx, &b)
+			if err != nil || !bound || b.IPNURL == "" {
+				return err
+			}
+			return notify.Subscribe(ctx, tx, izipayIPN(&b, z.e.now()))
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		if s, err = z.st.IzipaySession(ctx, b.TokenHash); err != nil {
 			return nil, nil, err
 		}
 		// A concurrent LoadForm may have bound another payment first; that

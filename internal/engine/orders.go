@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/processor"
 )
 
@@ -23,8 +24,10 @@ import (
 //     same database transaction that records the processor's answer
 //     (orderPaymentMoved, called from movePayment): a paid payment and an
 //     order that says so commit together.
-//   - Every status change writes an order.updated event and queues the
-//     order's IPN in that same transaction (kassa.OrderTx.InsertOrderEvent).
+//   - Every status change writes an order.updated event in that same
+//     transaction. An order with an ipnUrl is subscribed to its own
+//     order.updated events when it is created (notify.Subscription, in
+//     CreateOrder's transaction), so each event's IPN is queued with it.
 //   - Payouts are pending-first like card calls: the attempt's reference is
 //     committed before the payout processor is called; an attempt without an
 //     answer is asked again with the same reference (processors are
@@ -278,6 +281,11 @@ func (e *Engine) CreateOrder(ctx context.Context, pr kassa.Principal, params Ord
 		if err := ot.InsertOrder(ctx, o); err != nil {
 			return err
 		}
+		if o.IPNURL != "" {
+			if err := notify.Subscribe(ctx, tx, orderIPN(o)); err != nil {
+				return err
+			}
+		}
 		_, err = e.insertOrderPayment(ctx, tx, o, o.PaymentID, now)
 		return err
 	})
@@ -365,19 +373,26 @@ func (e *Engine) ListOrders(ctx context.Context, pr kassa.Principal, f kassa.Ord
 
 // ---- moving orders
 
-// moveOrder applies one lifecycle step inside tx and writes its event and
-// IPN. The order row itself is stored by the caller (saveOrder).
+// moveOrder applies one lifecycle step inside tx and writes its event
+// (which queues its IPN, see orderIPN). The order row itself is stored by the caller (saveOrder).
 func (e *Engine) moveOrder(ctx context.Context, ot kassa.OrderTx, o *kassa.Order, to kassa.OrderStatus, reason string) error {
 	now := e.now()
 	if err := o.Move(to, reason, now); err != nil {
 		return err
 	}
+	return ot.InsertEvent(ctx, kassa.NewEvent(kassa.EventOrderUpdated, o.MerchantID, o.Livemode, "", o.Object(false), now))
+}
+
+// orderIPN is the subscription that sends an order's status changes to its
+// ipnUrl. Its ID "ipn:<order>" keeps a 410 Gone from one IPN receiver from
+// touching any other delivery. Single-try is a property of the format.
+func orderIPN(o *kassa.Order) *notify.Subscription {
 	format := FormatIziIPN
 	if o.IPNSingleTry {
 		format = FormatIziIPNOnce
 	}
-	ev := kassa.NewEvent(kassa.EventOrderUpdated, o.MerchantID, o.Livemode, "", o.Object(false), now)
-	return ot.InsertOrderEvent(ctx, ev, o, format)
+	return &notify.Subscription{ID: "ipn:" + o.ID, Subject: o.ID, MerchantID: o.MerchantID, Livemode: o.Livemode,
+		URL: o.IPNURL, Format: format, EventTypes: []string{kassa.EventOrderUpdated}, Created: o.Created}
 }
 
 // afterPaid starts the payout of a paid order on an automatic route.

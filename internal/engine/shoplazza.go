@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/notify"
 )
 
 // Shoplazza payments app: Kassa is the "payments app server" a Shoplazza
@@ -120,7 +121,8 @@ type ShoplazzaRefund struct {
 }
 
 // ShoplazzaStore keeps bindings and request records; internal/store's *DB
-// implements it. Migration 00006 queues the Notify deliveries by trigger.
+// implements it. The Notify calls are notification subscriptions
+// (notify.Subscription) made by this service: see shoplazzaNotify.
 type ShoplazzaStore interface {
 	ShoplazzaShop(ctx context.Context, shopDomain string) (*ShoplazzaBindingRecord, error)
 	ShoplazzaShopsOf(ctx context.Context, merchantID string) ([]*ShoplazzaBindingRecord, error)
@@ -143,6 +145,45 @@ type ShoplazzaStore interface {
 	UpdateShoplazzaRefund(ctx context.Context, r *ShoplazzaRefund) error
 	DeleteShoplazzaRefund(ctx context.Context, shopDomain, requestID string) error
 }
+
+// ShoplazzaTx is what a write transaction offers for Shoplazza request
+// records; internal/store's transactions implement it.
+type ShoplazzaTx interface {
+	// UpdateShoplazzaPayment is ShoplazzaStore.UpdateShoplazzaPayment
+	// inside the transaction.
+	UpdateShoplazzaPayment(ctx context.Context, s *ShoplazzaPayment) error
+}
+
+// FormatShoplazzaNotify is the notification format of Shoplazza's Notify
+// API (registered by internal/shoplazza with the notify engine).
+const FormatShoplazzaNotify = "shoplazza"
+
+// shoplazzaNotify is the subscription that calls a payment request's
+// callback_url when its Kassa payment is paid or canceled (the shopper
+// gave up, a direct card was declined, it expired). Its ID
+// "shoplazza:<payment>" keeps deliveries to one callback URL apart from
+// every other.
+func shoplazzaNotify(sess *ShoplazzaPayment, now time.Time) *notify.Subscription {
+	return &notify.Subscription{ID: "shoplazza:" + sess.PaymentID, Subject: sess.PaymentID, MerchantID: sess.MerchantID,
+		Livemode: sess.Livemode, URL: sess.CallbackURL, Format: FormatShoplazzaNotify, Created: now,
+		EventTypes: []string{kassa.EventPaymentSucceeded, kassa.EventPaymentCanceled}}
+}
+
+// shoplazzaRefundNotify is the subscription that calls a refund request's
+// callback_url when the refund it asked for settles: among the refunds of
+// the payment, the one whose metadata shoplazza_refund is the request's id
+// (the refund's own id is not known until the processor has answered,
+// after its event may be written). ID "shoplazza:<request id>".
+func shoplazzaRefundNotify(r *ShoplazzaRefund, now time.Time) *notify.Subscription {
+	return &notify.Subscription{ID: "shoplazza:" + r.RequestID, Subject: r.PaymentID, MerchantID: r.MerchantID,
+		Livemode: r.Livemode, URL: r.CallbackURL, Format: FormatShoplazzaNotify, Created: now,
+		EventTypes:  []string{kassa.EventRefundSucceeded, kassa.EventRefundFailed},
+		MetadataKey: shoplazzaRefundKey, MetadataValue: r.RequestID}
+}
+
+// shoplazzaRefundKey is the refund metadata key that names the refund
+// request a Kassa refund answers.
+const shoplazzaRefundKey = "shoplazza_refund"
 
 // Shoplazza is the engine's Shoplazza payments-app service.
 type Shoplazza struct {
@@ -363,8 +404,8 @@ func errOrderPaid(orderID, holder string) error {
 // stored answer back (never a second charge); a new id creates the Kassa
 // payment (order_id = shoplazza_order_id) and, with card non-nil (type
 // card), charges it at once. sess carries the request; params the payment.
-// The session row is committed before any charge, so the Notify trigger
-// finds it. Requests refused before a payment exists leave nothing stored.
+// The session row and its Notify subscription are committed before any
+// charge. Requests refused before a payment exists leave nothing stored.
 // The caller stores its answer with FinishPayment.
 func (s *Shoplazza) StartPayment(ctx context.Context, b *ShoplazzaBinding, sess *ShoplazzaPayment, params PaymentParams, card *kassa.Card) (*ShoplazzaPaymentStart, error) {
 	now := s.e.now()
@@ -420,7 +461,20 @@ func (s *Shoplazza) StartPayment(ctx context.Context, b *ShoplazzaBinding, sess 
 		return nil, err
 	}
 	sess.PaymentID = d.Payment.ID
-	if err := s.st.UpdateShoplazzaPayment(ctx, sess); err != nil {
+	// The request record learns its payment in the transaction that
+	// subscribes the callback_url, before any charge: a payment of a
+	// request is never paid without its Notify call queued.
+	err = s.e.store.Write(ctx, func(tx kassa.Tx) error {
+		st, ok := tx.(ShoplazzaTx)
+		if !ok {
+			return fmt.Errorf("engine: transaction %T does not keep Shoplazza requests", tx)
+		}
+		if err := st.UpdateShoplazzaPayment(ctx, sess); err != nil || sess.CallbackURL == "" {
+			return err
+		}
+		return notify.Subscribe(ctx, tx, shoplazzaNotify(sess, now))
+	})
+	if err != nil {
 		return nil, err
 	}
 	out := &ShoplazzaPaymentStart{Session: sess, Payment: d}
@@ -573,8 +627,20 @@ func (s *Shoplazza) StartRefund(ctx context.Context, b *ShoplazzaBinding, r *Sho
 		}
 		return &ShoplazzaRefundStart{Request: r, Refund: ref}, nil
 	}
+	if r.CallbackURL != "" {
+		// Subscribed before the refund exists, so its settling event,
+		// which may be written before CreateRefund returns, finds it. A
+		// refund that is then refused before it exists leaves a
+		// subscription nothing matches.
+		err := s.e.store.Write(ctx, func(tx kassa.Tx) error {
+			return notify.Subscribe(ctx, tx, shoplazzaRefundNotify(r, now))
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	ref, err := s.e.CreateRefund(ctx, pr, RefundParams{PaymentID: pay.PaymentID, Amount: &amount, Reason: "requested_by_customer",
-		Metadata: map[string]string{"shoplazza_refund": r.RequestID, "shoplazza_payment": r.PaymentRequestID}})
+		Metadata: map[string]string{shoplazzaRefundKey: r.RequestID, "shoplazza_payment": r.PaymentRequestID}})
 	if ref == nil {
 		if kassa.ErrorKind(err) != kassa.EINTERNAL {
 			s.st.DeleteShoplazzaRefund(context.WithoutCancel(ctx), r.ShopDomain, r.RequestID)

@@ -35,6 +35,7 @@ var EventTypes = []string{
 	kassa.EventPaymentCreated, kassa.EventPaymentRequiresAction, kassa.EventPaymentProcessing, kassa.EventPaymentAuthorized,
 	kassa.EventPaymentSucceeded, kassa.EventPaymentFailed, kassa.EventPaymentCanceled,
 	kassa.EventRefundCreated, kassa.EventRefundSucceeded, kassa.EventRefundFailed,
+	kassa.EventOrderUpdated,
 }
 
 // MaxRollGrace bounds how long an old secret may keep signing after a roll.

@@ -12,9 +12,13 @@ import (
 
 // Izipay Web Core credentials and session tokens (engine.IzipayStore). The
 // keys arrive sealed by the engine; this file never sees them in clear.
-// The IPN of an Izipay payment is queued by a trigger of migration 00007.
+// The IPN of an Izipay payment is a notification subscription the engine
+// makes when it binds a session (notify.Subscription).
 
-var _ engine.IzipayStore = (*DB)(nil)
+var (
+	_ engine.IzipayStore = (*DB)(nil)
+	_ engine.IzipayTx    = (*tx)(nil)
+)
 
 const izipayCredCols = `merchant_id, livemode, merchant_code, public_key_enc, hash_key_enc, created_at, updated_at`
 
@@ -123,13 +127,15 @@ func (db *DB) IzipaySessionByPayment(ctx context.Context, paymentID string) (*en
 		WHERE payment_id = $1`, paymentID), paymentID)
 }
 
-// BindIzipaySession implements engine.IzipayStore: the conditional UPDATE
+// BindIzipaySession implements engine.IzipayTx: the conditional UPDATE
 // lets exactly one of racing LoadForms bind its payment.
-func (db *DB) BindIzipaySession(ctx context.Context, s *engine.IzipaySession) (*engine.IzipaySession, error) {
-	if _, err := db.write.ExecContext(ctx, `UPDATE izipay_sessions SET payment_id = $1, currency = $2, type_form = $3, origin = $4,
+func (t *tx) BindIzipaySession(ctx context.Context, s *engine.IzipaySession) (bool, error) {
+	res, err := t.tx.ExecContext(ctx, `UPDATE izipay_sessions SET payment_id = $1, currency = $2, type_form = $3, origin = $4,
 		ipn_url = $5, on_success = $6, on_error = $7, on_cancel = $8, extra = $9 WHERE token_hash = $10 AND payment_id = ''`,
-		s.PaymentID, s.Currency, s.TypeForm, s.Origin, s.IPNURL, s.OnSuccess, s.OnError, s.OnCancel, s.Extra, s.TokenHash); err != nil {
-		return nil, fmt.Errorf("store: bind izipay session: %w", err)
+		s.PaymentID, s.Currency, s.TypeForm, s.Origin, s.IPNURL, s.OnSuccess, s.OnError, s.OnCancel, s.Extra, s.TokenHash)
+	if err != nil {
+		return false, fmt.Errorf("store: bind izipay session: %w", err)
 	}
-	return db.IzipaySession(ctx, s.TokenHash)
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

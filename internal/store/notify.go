@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,7 +18,10 @@ import (
 // The webhook outbox (see internal/notify). Deliveries are written by
 // InsertEvent in the event's own transaction; workers claim them here.
 
-var _ notify.Store = (*DB)(nil)
+var (
+	_ notify.Store      = (*DB)(nil)
+	_ notify.Subscriber = (*tx)(nil)
+)
 
 // deliveryChannel is the PostgreSQL NOTIFY channel that tells every
 // instance new deliveries were committed. PostgreSQL sends notifications
@@ -24,10 +29,11 @@ var _ notify.Store = (*DB)(nil)
 const deliveryChannel = "kassa_deliveries"
 
 // enqueueDeliveries writes one pending delivery for each enabled endpoint of
-// the event's merchant and mode that subscribes to its type, and one for the
-// payment's notify_url, in the transaction that writes the event.
+// the event's merchant and mode that subscribes to its type, one for the
+// payment's notify_url, and one for each matching notification subscription
+// of its subject, in the transaction that writes the event.
 func (t *tx) enqueueDeliveries(ctx context.Context, e *kassa.Event) error {
-	n, err := insertDeliveries(ctx, t.tx, e.ID, e.MerchantID, e.Livemode, e.Type, e.PaymentID, time.Now(), false)
+	n, err := insertDeliveries(ctx, t.tx, t.db.dialect, e, time.Now(), false)
 	if err != nil || n == 0 {
 		return err
 	}
@@ -42,9 +48,26 @@ func (t *tx) enqueueDeliveries(ctx context.Context, e *kassa.Event) error {
 	return nil
 }
 
+// eventSubject is what an event is about, for notification subscriptions:
+// its payment, or else (order events) its object.
+func eventSubject(e *kassa.Event) string {
+	if e.PaymentID != "" {
+		return e.PaymentID
+	}
+	var data struct {
+		Object struct {
+			ID string `json:"id"`
+		} `json:"object"`
+	}
+	if json.Unmarshal(e.Data, &data) != nil {
+		return ""
+	}
+	return data.Object.ID
+}
+
 // insertDeliveries inserts (or, when redeliver, re-arms) the deliveries of
-// one event and returns how many rows it touched.
-func insertDeliveries(ctx context.Context, q queryer, eventID, merchantID string, live bool, typ, paymentID string, now time.Time, redeliver bool) (int64, error) {
+// one event, already stored, and returns how many rows it touched.
+func insertDeliveries(ctx context.Context, q queryer, dialect Dialect, e *kassa.Event, now time.Time, redeliver bool) (int64, error) {
 	conflict := ""
 	if redeliver {
 		conflict = ` ON CONFLICT (event_id, endpoint_id) DO UPDATE SET status = 'pending', retry_from = webhook_deliveries.attempts,
@@ -56,22 +79,64 @@ func insertDeliveries(ctx context.Context, q queryer, eventID, merchantID string
 		CAST($4 AS BIGINT), CAST($4 AS BIGINT), CAST($4 AS BIGINT) FROM webhook_endpoints w
 		WHERE w.merchant_id = $2 AND w.livemode = $3 AND w.status = 'enabled'
 		  AND (w.all_events = 1 OR EXISTS (SELECT 1 FROM webhook_endpoint_events f WHERE f.endpoint_id = w.id AND f.event_type = $5))`+conflict,
-		eventID, merchantID, b2i(live), micros(now), typ)
+		e.ID, e.MerchantID, b2i(e.Livemode), micros(now), e.Type)
 	if err != nil {
 		return 0, err
 	}
 	n, _ := res.RowsAffected()
-	if paymentID == "" {
+	if e.PaymentID != "" {
+		res, err = q.ExecContext(ctx, cols+`SELECT CAST($1 AS TEXT), '', p.merchant_id, p.livemode, p.notify_url, '`+notify.FormatStandard+`', 'pending',
+			CAST($3 AS BIGINT), CAST($3 AS BIGINT), CAST($3 AS BIGINT) FROM payments p WHERE p.id = $2 AND p.notify_url <> ''`+conflict,
+			e.ID, e.PaymentID, micros(now))
+		if err != nil {
+			return 0, err
+		}
+		m, _ := res.RowsAffected()
+		n += m
+	}
+	subject := eventSubject(e)
+	if subject == "" {
 		return n, nil
 	}
-	res, err = q.ExecContext(ctx, cols+`SELECT CAST($1 AS TEXT), '', p.merchant_id, p.livemode, p.notify_url, '`+notify.FormatStandard+`', 'pending',
-		CAST($3 AS BIGINT), CAST($3 AS BIGINT), CAST($3 AS BIGINT) FROM payments p WHERE p.id = $2 AND p.notify_url <> ''`+conflict,
-		eventID, paymentID, micros(now))
+	// The subject's subscriptions (notify.Subscription): the type filter
+	// is a space-separated list, the metadata filter reads the stored
+	// event's object. Most subjects have none, and the primary key's
+	// index answers that at once.
+	contains, metadata := "instr", `json_extract(e.data, '$.object.metadata."' || s.metadata_key || '"')`
+	if dialect == Postgres {
+		contains, metadata = "strpos", `(CAST(e.data AS jsonb) -> 'object' -> 'metadata' ->> s.metadata_key)`
+	}
+	res, err = q.ExecContext(ctx, cols+`SELECT e.id, s.id, e.merchant_id, e.livemode, s.url, s.format, 'pending',
+		CAST($3 AS BIGINT), CAST($3 AS BIGINT), CAST($3 AS BIGINT)
+		FROM notification_subscriptions s JOIN events e ON e.id = $1
+		WHERE s.subject_id = $2 AND s.merchant_id = e.merchant_id AND s.livemode = e.livemode
+		  AND (s.event_types = '' OR `+contains+`(' ' || s.event_types || ' ', $4) > 0)
+		  AND (s.metadata_key = '' OR `+metadata+` = s.metadata_value)`+conflict,
+		e.ID, subject, micros(now), " "+e.Type+" ")
 	if err != nil {
 		return 0, err
 	}
 	m, _ := res.RowsAffected()
 	return n + m, nil
+}
+
+// Subscribe implements notify.Subscriber.
+func (t *tx) Subscribe(ctx context.Context, s *notify.Subscription) error {
+	created := s.Created
+	if created.IsZero() {
+		created = time.Now()
+	}
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO notification_subscriptions (subject_id, id, merchant_id, livemode, url, format,
+		event_types, metadata_key, metadata_value, created_at) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)
+		ON CONFLICT (subject_id, id) DO UPDATE SET merchant_id = excluded.merchant_id, livemode = excluded.livemode,
+			url = excluded.url, format = excluded.format, event_types = excluded.event_types,
+			metadata_key = excluded.metadata_key, metadata_value = excluded.metadata_value`,
+		s.Subject, s.ID, s.MerchantID, b2i(s.Livemode), s.URL, s.Format, strings.Join(s.EventTypes, " "),
+		s.MetadataKey, s.MetadataValue, micros(created))
+	if err != nil {
+		return fmt.Errorf("store: subscribe %s: %w", s.ID, err)
+	}
+	return nil
 }
 
 // writeSQL runs fn in a write transaction through Write, so that on SQLite
@@ -630,7 +695,8 @@ func (db *DB) EventDeliveries(ctx context.Context, eventID string) ([]*notify.De
 
 // Redeliver schedules an event of pr for one more round of attempts, now,
 // to its current destinations: the enabled endpoints that subscribe to its
-// type and its payment's notify_url. Each round has the full retry
+// type, its payment's notify_url and its subject's notification
+// subscriptions. Each round has the full retry
 // schedule; the attempt numbering continues.
 func (db *DB) Redeliver(ctx context.Context, pr kassa.Principal, eventID string, now time.Time) ([]*notify.Delivery, error) {
 	e, err := db.Event(ctx, pr, eventID)
@@ -638,7 +704,7 @@ func (db *DB) Redeliver(ctx context.Context, pr kassa.Principal, eventID string,
 		return nil, err
 	}
 	err = db.writeSQL(ctx, func(q queryer) error {
-		if _, err := insertDeliveries(ctx, q, e.ID, e.MerchantID, e.Livemode, e.Type, e.PaymentID, now, true); err != nil {
+		if _, err := insertDeliveries(ctx, q, db.dialect, e, now, true); err != nil {
 			return err
 		}
 		if db.dialect == Postgres {

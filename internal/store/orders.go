@@ -226,29 +226,3 @@ func (db *DB) PayoutsDue(ctx context.Context, staleBefore time.Time, limit int) 
 	}
 	return out, rows.Err()
 }
-
-// InsertOrderEvent implements kassa.OrderTx: the event goes through
-// InsertEvent (so merchants' webhook endpoints get order events too), and
-// the order's IPN is one more row of the same outbox, addressed to its
-// ipnUrl with the izi format. Its endpoint_id is "ipn:" + the order ID: an
-// IPN receiver answering 410 Gone then cancels only this order's IPNs.
-func (t *tx) InsertOrderEvent(ctx context.Context, e *kassa.Event, o *kassa.Order, ipnFormat string) error {
-	if err := t.InsertEvent(ctx, e); err != nil {
-		return err
-	}
-	if o.IPNURL == "" {
-		return nil
-	}
-	now := time.Now()
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id, livemode, url, format,
-		status, next_attempt_at, created_at, updated_at) VALUES ($1,$2,$3,$4,$5,$6,'pending',$7,$7,$7)`,
-		e.ID, "ipn:"+o.ID, o.MerchantID, b2i(o.Livemode), o.IPNURL, ipnFormat, micros(now)); err != nil {
-		return err
-	}
-	if t.db.dialect == Postgres {
-		_, err := t.tx.ExecContext(ctx, `SELECT pg_notify('`+deliveryChannel+`', '')`)
-		return err
-	}
-	wakeups.signal(t.db)
-	return nil
-}

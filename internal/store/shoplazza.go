@@ -14,10 +14,14 @@ import (
 // Shoplazza payments app (engine.ShoplazzaStore): shop bindings, whose
 // secrets arrive sealed by the engine, and the payment and refund request
 // records that make Shoplazza's ids idempotent. The Notify deliveries are
-// queued by the triggers of migration 00006. Request records are read from
-// the writer: a retry follows its first request closely and must see it.
+// notification subscriptions the engine makes (notify.Subscription).
+// Request records are read from the writer: a retry follows its first
+// request closely and must see it.
 
-var _ engine.ShoplazzaStore = (*DB)(nil)
+var (
+	_ engine.ShoplazzaStore = (*DB)(nil)
+	_ engine.ShoplazzaTx    = (*tx)(nil)
+)
 
 const shoplazzaShopCols = `shop_domain, merchant_id, livemode, app_id, account_id, model, iframe_width, iframe_height,
 	client_secret_enc, access_token_enc, sign_key_enc, created_at, updated_at`
@@ -149,7 +153,16 @@ func (db *DB) ReserveShoplazzaPayment(ctx context.Context, s *engine.ShoplazzaPa
 
 // UpdateShoplazzaPayment implements engine.ShoplazzaStore.
 func (db *DB) UpdateShoplazzaPayment(ctx context.Context, s *engine.ShoplazzaPayment) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE shoplazza_payments SET payment_id = $1, response_status = $2, response = $3,
+	return updateShoplazzaPayment(ctx, db.write, s)
+}
+
+// UpdateShoplazzaPayment implements engine.ShoplazzaTx.
+func (t *tx) UpdateShoplazzaPayment(ctx context.Context, s *engine.ShoplazzaPayment) error {
+	return updateShoplazzaPayment(ctx, t.tx, s)
+}
+
+func updateShoplazzaPayment(ctx context.Context, q queryer, s *engine.ShoplazzaPayment) error {
+	res, err := q.ExecContext(ctx, `UPDATE shoplazza_payments SET payment_id = $1, response_status = $2, response = $3,
 		complete_redirect = $4 WHERE shop_domain = $5 AND request_id = $6`,
 		s.PaymentID, s.ResponseStatus, string(s.Response), s.CompleteRedirect, s.ShopDomain, s.RequestID)
 	if err != nil {

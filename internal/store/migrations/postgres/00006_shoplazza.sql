@@ -74,44 +74,11 @@ CREATE TABLE shoplazza_refunds (
     PRIMARY KEY (shop_domain, request_id)
 );
 
--- The Notify API: when a Shoplazza payment's Kassa payment is paid or
--- canceled (the shopper gave up, a direct card was declined, it expired),
--- and when a refund asked by Shoplazza settles, one delivery in the
--- "shoplazza" format is queued in the webhook outbox (internal/notify) in
--- the event's own transaction, as the outbox queues its own deliveries.
--- The destination id "shoplazza:<id>" keeps deliveries of one callback URL
--- apart from every other.
--- +goose StatementBegin
-CREATE FUNCTION shoplazza_enqueue_notify() RETURNS trigger AS $$
-BEGIN
-    IF NEW.type IN ('payment.succeeded', 'payment.canceled') THEN
-        INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id, livemode, url, format, status,
-            next_attempt_at, created_at, updated_at)
-        SELECT NEW.id, 'shoplazza:' || NEW.payment_id, NEW.merchant_id, NEW.livemode, s.callback_url, 'shoplazza', 'pending',
-            NEW.created_at, NEW.created_at, NEW.created_at
-        FROM shoplazza_payments s WHERE s.payment_id = NEW.payment_id AND s.callback_url <> '' LIMIT 1;
-    ELSE
-        INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id, livemode, url, format, status,
-            next_attempt_at, created_at, updated_at)
-        SELECT NEW.id, 'shoplazza:' || r.request_id, NEW.merchant_id, NEW.livemode, r.callback_url, 'shoplazza', 'pending',
-            NEW.created_at, NEW.created_at, NEW.created_at
-        FROM shoplazza_refunds r WHERE r.payment_id = NEW.payment_id
-            AND r.request_id = (NEW.data::jsonb -> 'object' -> 'metadata' ->> 'shoplazza_refund') AND r.callback_url <> '' LIMIT 1;
-    END IF;
-    IF FOUND THEN
-        PERFORM pg_notify('kassa_deliveries', '');
-    END IF;
-    RETURN NULL;
-END
-$$ LANGUAGE plpgsql;
--- +goose StatementEnd
-CREATE TRIGGER shoplazza_notify AFTER INSERT ON events FOR EACH ROW
-    WHEN (NEW.payment_id <> '' AND NEW.type IN ('payment.succeeded', 'payment.canceled', 'refund.succeeded', 'refund.failed'))
-    EXECUTE FUNCTION shoplazza_enqueue_notify();
+-- The Notify API calls are not queued here: the engine subscribes the
+-- payment's callback_url (and each refund request's) to the payment's
+-- events in the notification outbox (notify.Subscription, migration 00002).
 
 -- +goose Down
-DROP TRIGGER shoplazza_notify ON events;
-DROP FUNCTION shoplazza_enqueue_notify();
 DROP TABLE shoplazza_refunds;
 DROP TABLE shoplazza_payments;
 DROP TABLE shoplazza_shops;

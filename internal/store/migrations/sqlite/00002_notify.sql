@@ -38,8 +38,33 @@ CREATE TABLE notify_secrets (
     PRIMARY KEY (merchant_id, livemode)
 );
 
+-- Notification subscriptions (notify.Subscription): send the events of
+-- one subject (a payment, or an order for order events) to url in format.
+-- Protocol adapters get their own notifications this way (the Izipay IPN,
+-- Shoplazza's Notify, izi.exchange order IPNs): the engine subscribes when
+-- it binds the adapter's request to the payment or order, and InsertEvent
+-- fans each event out to the subject's matching subscriptions in the
+-- event's transaction. id is the destination id of the deliveries
+-- ("<adapter>:<reference>"). event_types is '' for all, else the types
+-- separated by spaces; metadata_key, when not '', keeps only events whose
+-- object's metadata has that key with metadata_value.
+CREATE TABLE notification_subscriptions (
+    subject_id     TEXT NOT NULL,
+    id             TEXT NOT NULL,
+    merchant_id    TEXT NOT NULL,
+    livemode       INTEGER NOT NULL,
+    url            TEXT NOT NULL,
+    format         TEXT NOT NULL,
+    event_types    TEXT NOT NULL DEFAULT '',
+    metadata_key   TEXT NOT NULL DEFAULT '',
+    metadata_value TEXT NOT NULL DEFAULT '',
+    created_at     BIGINT NOT NULL,
+    PRIMARY KEY (subject_id, id)
+);
+
 -- The outbox: one row per (event, destination), inserted in the same
--- transaction as the event. endpoint_id is '' for the payment's notify_url.
+-- transaction as the event. endpoint_id is a webhook endpoint's id, '' for
+-- the payment's notify_url, or a notification subscription's id.
 -- While a worker holds a row, next_attempt_at is its lease deadline, so a
 -- row whose worker died becomes due again by itself. attempts counts every
 -- claim and fences completions: a worker whose lease ran out cannot
@@ -87,6 +112,7 @@ CREATE INDEX webhook_attempts_event ON webhook_attempts (event_id, id);
 -- +goose Down
 DROP TABLE webhook_attempts;
 DROP TABLE webhook_deliveries;
+DROP TABLE notification_subscriptions;
 DROP TABLE notify_secrets;
 DROP TABLE webhook_endpoint_events;
 DROP TABLE webhook_endpoints;

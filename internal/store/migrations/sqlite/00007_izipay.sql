@@ -42,25 +42,10 @@ CREATE TABLE izipay_sessions (
 );
 CREATE INDEX izipay_sessions_payment ON izipay_sessions (payment_id) WHERE payment_id <> '';
 
--- The IPN: when a payment opened through Izipay LoadForm with a urlIPN
--- reaches a final state, one delivery in the "izipay" notification format is
--- queued in the webhook outbox (internal/notify), in the same transaction
--- as the event, exactly as the outbox queues its own deliveries. The
--- destination id "izipay:<payment>" keeps a 410 from one IPN URL from
--- touching any other delivery.
--- +goose StatementBegin
-CREATE TRIGGER izipay_ipn AFTER INSERT ON events
-WHEN NEW.payment_id <> '' AND NEW.type IN ('payment.succeeded', 'payment.authorized', 'payment.canceled')
-BEGIN
-    INSERT INTO webhook_deliveries (event_id, endpoint_id, merchant_id, livemode, url, format, status,
-        next_attempt_at, created_at, updated_at)
-    SELECT NEW.id, 'izipay:' || NEW.payment_id, NEW.merchant_id, NEW.livemode, s.ipn_url, 'izipay', 'pending',
-        NEW.created_at, NEW.created_at, NEW.created_at
-    FROM izipay_sessions s WHERE s.payment_id = NEW.payment_id AND s.ipn_url <> '' LIMIT 1;
-END;
--- +goose StatementEnd
+-- The IPN is not queued here: binding a session to its payment subscribes
+-- ipn_url to the payment's final events in the notification outbox
+-- (notify.Subscription, migration 00002).
 
 -- +goose Down
-DROP TRIGGER izipay_ipn;
 DROP TABLE izipay_sessions;
 DROP TABLE izipay_credentials;
