@@ -13,7 +13,10 @@
 // What goes on the wire is a Format's business: the standard format is
 // Standard Webhooks (JSON event, webhook-* headers, HMAC-SHA256); protocol
 // adapters register their own formats (payload, signature headers, retry
-// schedule, success rule) and use the same delivery engine.
+// schedule, success rule) and use the same delivery engine. Where their
+// notifications go is a Subscription (a payment's or order's events, to a
+// URL, in a format), made by the engine in the transaction that binds the
+// adapter's request; adapters never write the outbox themselves.
 package notify
 
 import (
@@ -75,7 +78,7 @@ func (e *Endpoint) AllEvents() bool {
 // Delivery is one event on its way to one destination.
 type Delivery struct {
 	EventID    string
-	EndpointID string // "" for the payment's notify_url
+	EndpointID string // a webhook endpoint, "" for the payment's notify_url, or a Subscription's ID
 	MerchantID string
 	Livemode   bool
 	URL        string
