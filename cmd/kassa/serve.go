@@ -72,6 +72,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Warn("Izipay Web Core routes disabled", "err", err)
 	} else {
 		checkoutCfg.AuthorizeEmbedding = izi.AuthorizeEmbedding
+		checkoutCfg.Branding = izi.Branding // config.appearance: logo and theme
 		izi.Register(mux)
 		formats[izipay.FormatName] = izi.Format()
 	}

@@ -40,6 +40,13 @@ type gateway struct {
 
 func startGateway(t *testing.T) *gateway {
 	t.Helper()
+	return startGatewayWith(t, checkout.Config{})
+}
+
+// startGatewayWith starts the gateway with the checkout configured by cfg
+// (adapter hooks).
+func startGatewayWith(t *testing.T, cfg checkout.Config) *gateway {
+	t.Helper()
 	g := &gateway{t: t}
 	db := storetest.Open(t, store.SQLite)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -53,7 +60,7 @@ func startGateway(t *testing.T) *gateway {
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(eng, nil))
-	checkout.New(eng, checkout.Config{}, nil).Register(mux)
+	checkout.New(eng, cfg, nil).Register(mux)
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
 	srv.Start()
 	t.Cleanup(srv.Close)

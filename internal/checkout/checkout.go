@@ -69,13 +69,21 @@ type Config struct {
 	// anything that is not a plain scheme://host[:port] is dropped.
 	FrameAncestors func(ctx context.Context, p *kassa.Payment) []string
 	// Branding, if set, lets a protocol adapter give payment p's form
-	// another logo and accent colour than the merchant's settings, from
-	// what the merchant's integration asked for that payment (the Izipay
-	// config's appearance). ok false keeps the settings. Each value is
-	// checked as the settings are (an https or loopback-http logo URL, a
-	// "#rgb"/"#rrggbb" colour): an invalid one is ignored and the
-	// merchant's own is kept; an empty logoURL with ok hides the logo.
-	Branding func(ctx context.Context, p *kassa.Payment) (logoURL, accent string, ok bool)
+	// another look than the merchant's settings, from what the merchant's
+	// integration asked for that payment (the Izipay config's appearance).
+	// nil keeps the settings.
+	Branding func(ctx context.Context, p *kassa.Payment) *Branding
+}
+
+// Branding is one payment's look, overriding the merchant's settings
+// field by field: an empty field keeps the merchant's own. Each value is
+// checked as the settings check it (an absolute https logo URL, http only
+// for a loopback host; a "#rgb"/"#rrggbb" colour): an invalid one is
+// ignored, logged, and the merchant's own is kept.
+type Branding struct {
+	LogoURL     string
+	HideLogo    bool // no logo, whatever the settings say
+	AccentColor string
 }
 
 // Handler serves the checkout. It is safe for concurrent use.
@@ -226,21 +234,25 @@ func (h *Handler) branding(ctx context.Context, p *kassa.Payment, st *kassa.Merc
 	if h.cfg.Branding == nil {
 		return logo, accent
 	}
-	l, a, ok := h.cfg.Branding(ctx, p)
-	if !ok {
+	b := h.cfg.Branding(ctx, p)
+	if b == nil {
 		return logo, accent
 	}
-	if l == "" || validLogoURL(l) {
-		logo = l
-	} else {
-		h.log.Info("checkout: branding logo refused", "payment", p.ID)
+	switch {
+	case b.HideLogo:
+		logo = ""
+	case b.LogoURL == "":
+	case validLogoURL(b.LogoURL):
+		logo = b.LogoURL
+	default:
+		h.log.Info("checkout: branding logo URL refused", "payment", p.ID)
 	}
-	if a != "" {
-		if kassa.ValidAccentColor(a) {
-			accent = strings.ToLower(a)
-		} else {
-			h.log.Info("checkout: branding colour refused", "payment", p.ID)
-		}
+	switch {
+	case b.AccentColor == "":
+	case kassa.ValidAccentColor(b.AccentColor):
+		accent = strings.ToLower(b.AccentColor)
+	default:
+		h.log.Info("checkout: branding colour refused", "payment", p.ID)
 	}
 	return logo, accent
 }

@@ -9,6 +9,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"html/template"
+	"image"
+	"image/png"
 	"io"
 	"net"
 	"net/http"
@@ -71,7 +73,7 @@ func start(t *testing.T, dialect store.Dialect) *kassaGW {
 	iz := izipay.New(z, nil)
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
-	checkout.New(eng, checkout.Config{AuthorizeEmbedding: iz.AuthorizeEmbedding}, nil).Register(mux)
+	checkout.New(eng, checkout.Config{AuthorizeEmbedding: iz.AuthorizeEmbedding, Branding: iz.Branding}, nil).Register(mux)
 	iz.Register(mux)
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
 	srv.Start()
@@ -145,8 +147,8 @@ async function getToken(amount) {
   const data = await res.json();
   return data.response ? data.response.token : '';
 }
-async function pay(typeForm, tokenAmount, configAmount) {
-  const token = await getToken(tokenAmount);
+async function pay(typeForm, tokenAmount, configAmount, appearance, badToken) {
+  const token = badToken || await getToken(tokenAmount);
   const iziConfig = {
     transactionId: TRANSACTION_ID,
     action: 'pay',
@@ -162,7 +164,7 @@ async function pay(typeForm, tokenAmount, configAmount) {
     render: { typeForm: typeForm, container: '#your-iframe-payment', showButtonProcessForm: true,
       redirectUrls: { onSuccess: location.origin + '/success', onError: location.origin + '/error', onCancel: location.origin + '/cancel' } },
     urlIPN: location.origin + '/ipn',
-    appearance: { styleInput: 'normal', logo: 'https://logos.example/logo.png', theme: 'red',
+    appearance: appearance || { styleInput: 'normal', logo: 'https://logos.example/logo.png', theme: 'red',
       customTheme: { name: 'x', font: 'Arial', isModeAdvance: true, colors: { primary: { background: '#ff0000' } } },
       customize: { visibility: { hideOrderNumber: false, hideLogo: true, hideTestCards: true },
         elements: [{ paymentMethod: 'CARD', order: 1, fields: [{ name: 'cardNumber', order: 1, visible: true }], changeButtonText: { actionPay: 'Pagar' } }] } },
@@ -177,7 +179,8 @@ async function pay(typeForm, tokenAmount, configAmount) {
   };
   try {
     const checkout = new Izipay({ config: iziConfig });
-    checkout && checkout.LoadForm({ authorization: token, keyRSA: 'RSA', callbackResponse: callbackResponseAuthorize });
+    const loading = checkout && checkout.LoadForm({ authorization: token, keyRSA: 'RSA', callbackResponse: callbackResponseAuthorize });
+    loading.catch((e) => { window.izipayLoadError = { name: e.name, code: e.code, message: e.message, Errors: e.Errors, date: e.date }; });
   } catch (error) {
     window.izipayError = { message: error.message, Errors: error.Errors, date: error.date };
   }
@@ -224,6 +227,11 @@ func (g *kassaGW) shop(t *testing.T) http.Handler {
 			fmt.Fprintf(w, "<p id=received>%s</p>", r.URL.Path)
 		}
 	}
+	mux.HandleFunc("GET /logo.png", func(w http.ResponseWriter, r *http.Request) {
+		img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+		w.Header().Set("Content-Type", "image/png")
+		png.Encode(w, img)
+	})
 	mux.HandleFunc("POST /ipn", record(&g.ipns))
 	mux.HandleFunc("POST /api/result", record(&g.results))
 	for _, p := range []string{"/success", "/error", "/cancel"} {

@@ -23,7 +23,7 @@ const (
 )
 
 // config is the part of Izipay's config object that Kassa reads. Unknown
-// fields (appearance.customTheme, customize blocks, originEntry, card,
+// fields (appearance.customTheme, customize.elements, originEntry, card,
 // shipping …) are accepted and ignored: decoding never refuses them.
 type config struct {
 	TransactionID   flexString `json:"transactionId"`
@@ -53,6 +53,68 @@ type config struct {
 	} `json:"render"`
 	URLIPN       string `json:"urlIPN"`
 	CustomFields []any  `json:"customFields"`
+	// Appearance is read leniently (appearanceOf): a field of an unexpected
+	// type is ignored, never a reason to refuse the form.
+	Appearance json.RawMessage `json:"appearance"`
+}
+
+// appearance is the part of config.appearance the form honours: the logo,
+// the colour (theme) and hiding the logo. It is stored with the session
+// (in extra) and read back by Handler.Branding when the form is shown.
+type appearance struct {
+	Logo     string `json:"logo,omitempty"`
+	Accent   string `json:"accent,omitempty"`
+	HideLogo bool   `json:"hideLogo,omitempty"`
+}
+
+// themeColors are Kassa's accent colours for Izipay's named themes
+// (appearance.theme; "ligthgreen" is Izipay's spelling). The exact shades
+// of Izipay's themes are not public: these are close, legible ones.
+var themeColors = map[string]string{
+	"red": "#d52b1e", "lightred": "#e8534a", "green": "#1e8a3c", "purple": "#6a3d9a",
+	"black": "#1f1f1f", "blue": "#1f5fbf", "ligthgreen": "#3ea55b", "lightgreen": "#3ea55b",
+}
+
+// appearanceOf reads config.appearance: logo (an absolute URL, checked
+// again by the checkout as a merchant's logo_url is), theme (a name from
+// themeColors, or a "#rrggbb" colour) and customize.visibility.hideLogo.
+// customTheme and the other customize blocks are ignored. nil when the
+// config asks for nothing the form honours.
+func appearanceOf(raw json.RawMessage) *appearance {
+	var a struct {
+		Logo      any `json:"logo"`
+		Theme     any `json:"theme"`
+		Customize struct {
+			Visibility map[string]any `json:"visibility"`
+		} `json:"customize"`
+	}
+	if len(raw) == 0 || json.Unmarshal(raw, &a) != nil {
+		// A wrongly typed customize block: take what is readable.
+		var loose map[string]any
+		if json.Unmarshal(raw, &loose) != nil {
+			return nil
+		}
+		a.Logo, a.Theme = loose["logo"], loose["theme"]
+	}
+	var out appearance
+	if l, ok := a.Logo.(string); ok && len(l) <= 2048 && absoluteURL(strings.TrimSpace(l)) {
+		out.Logo = strings.TrimSpace(l)
+	}
+	if t, ok := a.Theme.(string); ok {
+		t = strings.ToLower(strings.TrimSpace(t))
+		if c, ok := themeColors[t]; ok {
+			out.Accent = c
+		} else if kassa.ValidAccentColor(t) {
+			out.Accent = t
+		}
+	}
+	if h, ok := a.Customize.Visibility["hideLogo"].(bool); ok {
+		out.HideLogo = h
+	}
+	if out == (appearance{}) {
+		return nil
+	}
+	return &out
 }
 
 // billingFields are Izipay's billing keys, echoed back in results.
@@ -152,7 +214,8 @@ func (h *Handler) loadForm(w http.ResponseWriter, r *http.Request) {
 		}
 		origin = o
 	}
-	ex := extra{MerchantBuyerID: string(c.Order.MerchantBuyerID), FacilitatorCode: string(c.FacilitatorCode), Language: c.Language.Init}
+	ex := extra{MerchantBuyerID: string(c.Order.MerchantBuyerID), FacilitatorCode: string(c.FacilitatorCode), Language: c.Language.Init,
+		Appearance: appearanceOf(c.Appearance)}
 	addr := &kassa.Address{}
 	cust := &kassa.Customer{}
 	if len(c.Billing) > 0 {

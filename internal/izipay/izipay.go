@@ -32,6 +32,7 @@ import (
 	"strings"
 
 	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/checkout"
 	"github.com/kassa-pay/kassa/internal/engine"
 )
 
@@ -83,6 +84,27 @@ func (h *Handler) AuthorizeEmbedding(ctx context.Context, p *kassa.Payment, orig
 		return false
 	}
 	return s.Origin != "" && s.Origin == origin && (s.TypeForm == typeEmbedded || s.TypeForm == typePopup)
+}
+
+// Branding is checkout.Config.Branding: the form of a payment opened by
+// LoadForm shows the logo and colour its config.appearance asked for
+// (appearance.logo, appearance.theme, customize.visibility.hideLogo),
+// stored with the session; the checkout checks them as it checks a
+// merchant's settings. Other payments keep the merchant's settings.
+func (h *Handler) Branding(ctx context.Context, p *kassa.Payment) *checkout.Branding {
+	if p.ReturnURL != h.base+"/payments/v1/redirect" {
+		return nil // not opened by LoadForm: no lookup
+	}
+	s, err := h.z.IzipaySessionByPayment(ctx, p.ID)
+	if err != nil || s.Extra == "" {
+		return nil
+	}
+	var ex extra
+	if err := json.Unmarshal([]byte(s.Extra), &ex); err != nil || ex.Appearance == nil {
+		return nil
+	}
+	a := ex.Appearance
+	return &checkout.Branding{LogoURL: a.Logo, AccentColor: a.Accent, HideLogo: a.HideLogo}
 }
 
 func (h *Handler) script(w http.ResponseWriter, r *http.Request) {

@@ -102,6 +102,9 @@ type extra struct {
 	FacilitatorCode string            `json:"facilitatorCode,omitempty"`
 	CustomFields    []string          `json:"customFields,omitempty"`
 	Language        string            `json:"language,omitempty"`
+	// Appearance is the form's look asked for by config.appearance; it is
+	// not part of results.
+	Appearance *appearance `json:"appearance,omitempty"`
 }
 
 // Sign returns base64(HMAC-SHA256(hashKey, payloadHttp)), Izipay's signature.
