@@ -72,12 +72,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Warn("Izipay Web Core routes disabled", "err", err)
 	} else {
 		checkoutCfg.AuthorizeEmbedding = izi.AuthorizeEmbedding
-		checkoutCfg.Branding = izi.Branding // config.appearance: logo and theme
+		checkoutCfg.FrameAncestors = izi.FrameAncestors // the LoadForm page frames the 3-D Secure step
+		checkoutCfg.Branding = izi.Branding             // config.appearance: logo and theme
 		izi.Register(mux)
 		formats[izipay.FormatName] = izi.Format()
 	}
 	if sl := mountShoplazza(mux, eng, *dsn, log); sl != nil { // Shoplazza payments app (shoplazza.go)
-		checkoutCfg.FrameAncestors = sl.FrameAncestors // the iframe model frames the hosted page
+		checkoutCfg.FrameAncestors = checkout.JoinFrameAncestors(checkoutCfg.FrameAncestors, sl.FrameAncestors) // the iframe model frames the hosted page
 		formats[shoplazza.FormatName] = sl.Format()
 	}
 	co := checkout.New(eng, checkoutCfg, log)

@@ -64,15 +64,45 @@ type Config struct {
 	// an iframe of the platform's own checkout (the Shoplazza iframe model:
 	// the shop's domains, given in the signed payment request). The origins
 	// also frame the 3-D Secure return page of p, which runs in a frame of
-	// the form. It answers nil for payments that are not its own; the
-	// hosted page of those is never framed. Each origin is normalized and
-	// anything that is not a plain scheme://host[:port] is dropped.
-	FrameAncestors func(ctx context.Context, p *kassa.Payment) []string
+	// the form: an adapter whose embedding page is bound by
+	// AuthorizeEmbedding (Izipay) names that page here too, or its 3-D
+	// Secure step is blocked. It answers nil for payments that are not its
+	// own; the hosted page of those is never framed. Each origin must be a
+	// plain scheme://host[:port]; anything else is dropped. Several
+	// adapters combine with JoinFrameAncestors.
+	FrameAncestors FrameAncestorsFunc
 	// Branding, if set, lets a protocol adapter give payment p's form
 	// another look than the merchant's settings, from what the merchant's
 	// integration asked for that payment (the Izipay config's appearance).
 	// nil keeps the settings.
 	Branding func(ctx context.Context, p *kassa.Payment) *Branding
+}
+
+// FrameAncestorsFunc is the type of Config.FrameAncestors.
+type FrameAncestorsFunc func(ctx context.Context, p *kassa.Payment) []string
+
+// JoinFrameAncestors returns a FrameAncestorsFunc answering every origin
+// any of fs vouches for (nil ones are skipped), or nil if none is set.
+func JoinFrameAncestors(fs ...FrameAncestorsFunc) FrameAncestorsFunc {
+	var set []FrameAncestorsFunc
+	for _, f := range fs {
+		if f != nil {
+			set = append(set, f)
+		}
+	}
+	switch len(set) {
+	case 0:
+		return nil
+	case 1:
+		return set[0]
+	}
+	return func(ctx context.Context, p *kassa.Payment) []string {
+		var out []string
+		for _, f := range set {
+			out = append(out, f(ctx, p)...)
+		}
+		return out
+	}
 }
 
 // Branding is one payment's look, overriding the merchant's settings

@@ -108,3 +108,16 @@ func TestBrandingHook(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinFrameAncestors(t *testing.T) {
+	if checkout.JoinFrameAncestors(nil, nil) != nil {
+		t.Fatal("joining no hooks is not nil")
+	}
+	a := func(context.Context, *kassa.Payment) []string { return []string{"https://a.example"} }
+	b := func(context.Context, *kassa.Payment) []string { return nil }
+	c := func(context.Context, *kassa.Payment) []string { return []string{"https://c.example"} }
+	got := checkout.JoinFrameAncestors(a, nil, b, c)(context.Background(), &kassa.Payment{})
+	if strings.Join(got, " ") != "https://a.example https://c.example" {
+		t.Fatalf("joined %v", got)
+	}
+}

@@ -197,3 +197,27 @@ func TestBrowserIzipayLoadFormErrors(t *testing.T) {
 }
 
 func jsq(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
+
+// 3-D Secure inside the embedded Izipay form: the issuer's page opens in
+// the form's challenge frame, and its return page must be framable by the
+// merchant's page that called LoadForm (frame-ancestors covers every
+// ancestor), which is in no allowed-origins list.
+func TestBrowserIzipay3DSecureEmbedded(t *testing.T) {
+	g := start(t, store.SQLite)
+	b := browser(t)
+	tid, order := "16881500820600", "ORD000600"
+	ctx := g.open(t, b, order, tid, "embedded")
+	form := g.form(t, ctx, "embedded")
+	payCard(t, form, "4000002500003155")
+	waitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
+		const b = d && d.getElementById('approve'); if (b) { b.click(); } return !!b; })()`)
+	waitJS(t, ctx, `window.izipayResult !== undefined`)
+	res := g.waitFor(t, "callbackResponse result", &g.results)
+	p, err := verify(g.creds.HashKey, res.body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p["code"] != "00" {
+		t.Fatalf("result after 3-D Secure: %v", p)
+	}
+}

@@ -73,7 +73,8 @@ func start(t *testing.T, dialect store.Dialect) *kassaGW {
 	iz := izipay.New(z, nil)
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
-	checkout.New(eng, checkout.Config{AuthorizeEmbedding: iz.AuthorizeEmbedding, Branding: iz.Branding}, nil).Register(mux)
+	checkout.New(eng, checkout.Config{AuthorizeEmbedding: iz.AuthorizeEmbedding, FrameAncestors: iz.FrameAncestors,
+		Branding: iz.Branding}, nil).Register(mux)
 	iz.Register(mux)
 	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: mux}}
 	srv.Start()

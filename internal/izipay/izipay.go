@@ -86,6 +86,21 @@ func (h *Handler) AuthorizeEmbedding(ctx context.Context, p *kassa.Payment, orig
 	return s.Origin != "" && s.Origin == origin && (s.TypeForm == typeEmbedded || s.TypeForm == typePopup)
 }
 
+// FrameAncestors is (part of) checkout.Config.FrameAncestors: the page
+// that opened an embedded or pop-up form by LoadForm frames that form's 3-D
+// Secure step too (and may frame its hosted page, which it may embed
+// anyway). Redirect-mode forms are framed by no one.
+func (h *Handler) FrameAncestors(ctx context.Context, p *kassa.Payment) []string {
+	if p.ReturnURL != h.base+"/payments/v1/redirect" {
+		return nil // not opened by LoadForm: no lookup
+	}
+	s, err := h.z.IzipaySessionByPayment(ctx, p.ID)
+	if err != nil || s.Origin == "" || (s.TypeForm != typeEmbedded && s.TypeForm != typePopup) {
+		return nil
+	}
+	return []string{s.Origin}
+}
+
 // Branding is checkout.Config.Branding: the form of a payment opened by
 // LoadForm shows the logo and colour its config.appearance asked for
 // (appearance.logo, appearance.theme, customize.visibility.hideLogo),
