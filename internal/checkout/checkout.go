@@ -7,7 +7,8 @@
 // Card data travels only between the shopper's browser and this package's
 // endpoints on the gateway's origin; the merchant page never sees it. Every
 // form page is sent with a Content-Security-Policy that allows no inline
-// script, frame-ancestors limited to the merchant's allowed origins, a
+// script, frame-ancestors limited to the merchant's allowed origins (or to
+// the origins a protocol adapter vouches for: Config's hooks), a
 // no-referrer policy (the client secret is in the URL) and no caching.
 //
 // Routes (all under the gateway's base URL):
