@@ -39,6 +39,7 @@ func shoplazzaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&p.IframeWidth, "iframe-width", 0, "iframe width in pixels (iframe model; at least 300)")
 	fs.IntVar(&p.IframeHeight, "iframe-height", 0, "iframe height in pixels (iframe model; at least 200)")
 	fs.StringVar(&p.SignKey, "sign-key", "", "optional per-shop signing key (signature key source merchant_key)")
+	fs.BoolVar(&p.Reassign, "reassign", false, "move a shop bound to another merchant to this one (operators only)")
 	asJSON := fs.Bool("json", false, "print the binding as JSON")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err

@@ -135,7 +135,7 @@ func (h *Handler) bindShop(w http.ResponseWriter, r *http.Request, s *engine.Ses
 		p.IframeHeight, err = num("iframe_height")
 	}
 	if err == nil {
-		_, err = sl.BindShopOf(r.Context(), p)
+		_, err = sl.Bind(r.Context(), p)
 	}
 	in := &integrations{}
 	if err != nil {

@@ -126,8 +126,12 @@ type ShoplazzaRefund struct {
 type ShoplazzaStore interface {
 	ShoplazzaShop(ctx context.Context, shopDomain string) (*ShoplazzaBindingRecord, error)
 	ShoplazzaShopsOf(ctx context.Context, merchantID string) ([]*ShoplazzaBindingRecord, error)
-	// PutShoplazzaShop inserts or replaces the binding of r.ShopDomain.
-	PutShoplazzaShop(ctx context.Context, r *ShoplazzaBindingRecord) error
+	// PutShoplazzaShop inserts or replaces the binding of r.ShopDomain. A
+	// binding of another merchant is replaced only with reassign; without
+	// it the store answers ECONFLICT shop_bound_elsewhere, deciding in the
+	// same statement so that two merchants racing for a new shop cannot
+	// both win.
+	PutShoplazzaShop(ctx context.Context, r *ShoplazzaBindingRecord, reassign bool) error
 
 	ShoplazzaPayment(ctx context.Context, shopDomain, requestID string) (*ShoplazzaPayment, error)
 	ShoplazzaPaymentByPayment(ctx context.Context, paymentID string) (*ShoplazzaPayment, error)
@@ -235,6 +239,10 @@ type ShoplazzaBindParams struct {
 	IframeWidth  int
 	IframeHeight int
 	SignKey      string
+	// Reassign lets the binding move a shop that another merchant has
+	// bound: an operator's decision (kassa shoplazza bind --reassign), never
+	// a merchant's, who could otherwise take over another merchant's shop.
+	Reassign bool
 }
 
 // NormalizeShopDomain lower-cases a shop domain and strips a scheme and
@@ -300,7 +308,7 @@ func (s *Shoplazza) Bind(ctx context.Context, p ShoplazzaBindParams) (*Shoplazza
 	if old, err := s.st.ShoplazzaShop(ctx, p.ShopDomain); err == nil {
 		r.Created = old.Created
 	}
-	if err := s.st.PutShoplazzaShop(ctx, r); err != nil {
+	if err := s.st.PutShoplazzaShop(ctx, r, p.Reassign); err != nil {
 		return nil, err
 	}
 	return s.open(r)

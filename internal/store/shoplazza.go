@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/engine"
 )
 
@@ -68,18 +69,23 @@ func (db *DB) ShoplazzaShopsOf(ctx context.Context, merchantID string) ([]*engin
 }
 
 // PutShoplazzaShop implements engine.ShoplazzaStore.
-func (db *DB) PutShoplazzaShop(ctx context.Context, r *engine.ShoplazzaBindingRecord) error {
-	_, err := db.write.ExecContext(ctx, `INSERT INTO shoplazza_shops (`+shoplazzaShopCols+`)
+func (db *DB) PutShoplazzaShop(ctx context.Context, r *engine.ShoplazzaBindingRecord, reassign bool) error {
+	res, err := db.write.ExecContext(ctx, `INSERT INTO shoplazza_shops (`+shoplazzaShopCols+`)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)
 		ON CONFLICT (shop_domain) DO UPDATE SET merchant_id = excluded.merchant_id, livemode = excluded.livemode,
 			app_id = excluded.app_id, account_id = excluded.account_id, model = excluded.model,
 			iframe_width = excluded.iframe_width, iframe_height = excluded.iframe_height,
 			client_secret_enc = excluded.client_secret_enc, access_token_enc = excluded.access_token_enc,
-			sign_key_enc = excluded.sign_key_enc, updated_at = excluded.updated_at`,
+			sign_key_enc = excluded.sign_key_enc, updated_at = excluded.updated_at
+		WHERE shoplazza_shops.merchant_id = excluded.merchant_id OR $14 = 1`,
 		r.ShopDomain, r.MerchantID, b2i(r.Livemode), r.AppID, r.AccountID, r.Model, r.IframeWidth, r.IframeHeight,
-		r.ClientSecretSealed, r.AccessTokenSealed, r.SignKeySealed, micros(r.Created), micros(r.Updated))
+		r.ClientSecretSealed, r.AccessTokenSealed, r.SignKeySealed, micros(r.Created), micros(r.Updated), b2i(reassign))
 	if err != nil {
 		return fmt.Errorf("store: put shoplazza shop: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return kassa.Errorf(kassa.ECONFLICT, "shop_bound_elsewhere",
+			"the shop %s is bound to another merchant; the gateway's operator can move it with kassa shoplazza bind --reassign", r.ShopDomain)
 	}
 	return nil
 }
