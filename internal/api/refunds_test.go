@@ -1,0 +1,78 @@
+package api_test
+
+import (
+	"sync"
+	"testing"
+
+	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
+)
+
+// TestConcurrentRefundsOverHTTP: 24 refunds of 150 race over HTTP for a
+// payment with 1000 captured. Exactly six fit (900); the others are refused
+// with 400 and a clear code, and the refunded total never exceeds what was
+// captured, on SQLite and PostgreSQL.
+func TestConcurrentRefundsOverHTTP(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		m := e.newMerchant("Refund race shop")
+		p := m.post(t, "/v1/payments", obj{"amount": 1200, "currency": "USD", "capture_method": "manual", "confirm": true, "payment_method": card(visa)}).
+			want(t, 201).payment(t)
+		m.post(t, "/v1/payments/"+p.ID+"/capture", obj{"amount": 1000}).want(t, 200)
+
+		const n, each = 24, 150
+		replies := make([]*reply, n)
+		errs := make([]error, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				<-start
+				replies[i], errs[i] = m.send(request{method: "POST", path: "/v1/refunds", body: obj{"payment": p.ID, "amount": each}})
+			})
+		}
+		close(start)
+		wg.Wait()
+		ok := 0
+		for i, r := range replies {
+			if errs[i] != nil {
+				t.Fatal(errs[i])
+			}
+			switch r.status {
+			case 201:
+				ok++
+			case 400:
+				var er apiError
+				r.decode(t, &er)
+				if er.Error.Type != "invalid_request_error" || (er.Error.Code != "amount_too_large" && er.Error.Code != "charge_already_refunded") {
+					t.Errorf("refused refund: %s", r)
+				}
+			default:
+				t.Errorf("unexpected answer: %s", r)
+			}
+		}
+		if ok != 1000/each {
+			t.Errorf("%d refunds of %d succeeded, want %d", ok, each, 1000/each)
+		}
+		g := m.get(t, "/v1/payments/"+p.ID).want(t, 200).payment(t)
+		if g.AmountRefunded != int64(ok*each) || g.AmountRefunded > g.AmountCaptured {
+			t.Errorf("amount_refunded %d of %d captured after %d successes", g.AmountRefunded, g.AmountCaptured, ok)
+		}
+		var refunds int
+		for _, x := range ledger(t, m, p.ID) {
+			if x.Type == kassa.TxnRefund {
+				refunds++
+				if x.Status != kassa.TxnSucceeded {
+					t.Errorf("refund ledger row %+v", x)
+				}
+			}
+		}
+		if refunds != ok {
+			t.Errorf("%d refund ledger rows, want %d: refused refunds must not reach the processor", refunds, ok)
+		}
+		// The last 100 still fits exactly; one more unit does not.
+		m.post(t, "/v1/refunds", obj{"payment": p.ID, "amount": 101}).wantError(t, 400, "invalid_request_error", "amount_too_large", "amount")
+		m.post(t, "/v1/refunds", obj{"payment": p.ID, "amount": 100}).want(t, 201)
+	})
+}
