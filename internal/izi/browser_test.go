@@ -156,6 +156,21 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 	g.waitIPNs(o, "waitPayment", "inProgress", "inProgressPayout", "done")
 
+	// Both pages in every language.
+	for _, c := range []struct{ lang, done, payment, order string }{
+		{"en", "Done", "Pay for order ", "Order "}, {"es", "Completado", "Pagar el pedido ", "Pedido "}, {"ru", "Выполнена", "Оплата заявки ", "Заявка "},
+	} {
+		for kind, title := range map[string]string{"payment": c.payment + uid, "order": c.order + uid} {
+			run(t, ctx, chromedp.Navigate(g.url+"/"+c.lang+"/"+kind+"/"+uid+"/"+o.Secret), chromedp.WaitVisible(chromedp.CSS("#status")))
+			if got := text(t, ctx, "#status"); got != c.done {
+				t.Errorf("%s %s page: status %q, want %q", c.lang, kind, got, c.done)
+			}
+			if got := text(t, ctx, "#title"); got != title || !evalBool(ctx, `document.documentElement.lang === '`+c.lang+`'`) {
+				t.Errorf("%s %s page: title %q, want %q (or the wrong html lang)", c.lang, kind, got, title)
+			}
+		}
+	}
+
 	// hideOutData: no recipient details on either page.
 	h := g.orderForm(route, "20", "ACC99999999", "")
 	h.Set("hideOutData", "true")

@@ -2,9 +2,6 @@ package izi
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -16,25 +13,30 @@ import (
 	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/notify"
+	"github.com/kassa-pay/kassa/webhook"
 )
 
 // IPNHash is izi.exchange's IPN checksum: lower-case hex
 // SHA-256 of orderId:newStatus:inAmount:outAmount:xml_from:xml_to:timestamp:ipnSecret,
 // over the field values exactly as they travel in the IPN (strings, no
-// re-formatting of amounts).
+// re-formatting of amounts). Merchants' Go servers use the same code from
+// the public package: webhook.IziIPNHash.
 func IPNHash(orderID, newStatus, inAmount, outAmount, xmlFrom, xmlTo, timestamp, ipnSecret string) string {
-	s := orderID + ":" + newStatus + ":" + inAmount + ":" + outAmount + ":" + xmlFrom + ":" + xmlTo + ":" + timestamp + ":" + ipnSecret
-	h := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(h[:])
+	return webhook.IziIPNHash(orderID, newStatus, inAmount, outAmount, xmlFrom, xmlTo, timestamp, ipnSecret)
 }
 
 // VerifyIPN checks the hash field of a received IPN form against secret,
-// in constant time. It is what a merchant's receiver does (and what the
-// tests' receiver does).
-func VerifyIPN(form url.Values, secret string) bool {
-	want := IPNHash(form.Get("orderId"), form.Get("newStatus"), form.Get("inAmount"), form.Get("outAmount"),
-		form.Get("xml_from"), form.Get("xml_to"), form.Get("timestamp"), secret)
-	return subtle.ConstantTimeCompare([]byte(want), []byte(strings.ToLower(form.Get("hash")))) == 1
+// in constant time (webhook.VerifyIziIPN).
+func VerifyIPN(form url.Values, secret string) bool { return webhook.VerifyIziIPN(form, secret) }
+
+// Number writes an amount of currency as izi.exchange writes its numbers:
+// the shortest decimal text of the value, as JavaScript's String(number)
+// gives it ("2", "317.42", "100.1"; never "100.00"). The seed's IPN fields
+// are String(number), and a receiver that re-computes the hash from its
+// own copy of the amount gets the same text. It is exact: it trims the
+// exact minor-unit decimal, never goes through float64.
+func Number(amount int64, currency string) string {
+	return trimNumber(kassa.FormatAmount(amount, currency))
 }
 
 // OrderSource finds an order's IPN secret at send time; the engine is one.
@@ -80,15 +82,18 @@ func (f IPN) Schedule() notify.Schedule {
 func (IPN) Delivered(status int, _ http.Header, _ []byte) bool { return status >= 200 && status < 300 }
 
 // Form builds the IPN fields of order snapshot o at now, hash included.
-// timestamp is Unix milliseconds, like the seed document's worked example.
+// timestamp is Unix milliseconds, like the seed document's worked example
+// (1571328406072); amounts are izi numbers (see Number); toValues travel
+// as toValues[i][key], toValues[i][name], toValues[i][value].
 func Form(o *kassa.OrderObject, now time.Time, ipnSecret string) url.Values {
 	f := url.Values{}
 	ts := strconv.FormatInt(now.UnixMilli(), 10)
 	f.Set("orderUID", strconv.FormatInt(o.UID, 10))
 	f.Set("orderId", o.ID)
 	f.Set("newStatus", string(o.Status))
-	f.Set("inAmount", o.InAmount)
-	f.Set("outAmount", o.OutAmount)
+	in, out := trimNumber(o.InAmount), trimNumber(o.OutAmount)
+	f.Set("inAmount", in)
+	f.Set("outAmount", out)
 	f.Set("xml_from", o.XMLFrom)
 	f.Set("xml_to", o.XMLTo)
 	f.Set("timestamp", ts)
@@ -98,8 +103,17 @@ func Form(o *kassa.OrderObject, now time.Time, ipnSecret string) url.Values {
 		f.Set(p+"[name]", v.Name)
 		f.Set(p+"[value]", v.Value)
 	}
-	f.Set("hash", IPNHash(o.ID, string(o.Status), o.InAmount, o.OutAmount, o.XMLFrom, o.XMLTo, ts, ipnSecret))
+	f.Set("hash", IPNHash(o.ID, string(o.Status), in, out, o.XMLFrom, o.XMLTo, ts, ipnSecret))
 	return f
+}
+
+// trimNumber turns an event's exact decimal ("100.00") into an izi number
+// ("100"), as Number does for minor units.
+func trimNumber(s string) string {
+	if strings.Contains(s, ".") {
+		s = strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
+	}
+	return s
 }
 
 // Request implements notify.Format.

@@ -393,7 +393,7 @@ func (h *Handler) routes(w http.ResponseWriter, r *http.Request) {
 	for _, rt := range rs {
 		out = append(out, map[string]any{"_id": rt.ID, "from": currency(rt.From, rt.XMLFrom), "to": currency(rt.To, rt.XMLTo),
 			"rate": json.Number(rt.Rate), "feePercent": json.Number(rt.FeePercent),
-			"min": json.Number(kassa.FormatAmount(rt.Min, rt.From)), "max": json.Number(kassa.FormatAmount(rt.Max, rt.From)),
+			"min": json.Number(Number(rt.Min, rt.From)), "max": json.Number(Number(rt.Max, rt.From)),
 			"payoutMode": rt.PayoutMode, "toFields": rt.ToFields})
 	}
 	writeJSON(w, http.StatusOK, envelope{Success: true, Data: out, LatencyMS: time.Since(start).Milliseconds(), RequestID: requestID(start)})
@@ -404,14 +404,16 @@ func currency(code, xml string) map[string]string {
 }
 
 // view is the order as order/create and order/get answer it. Amounts are
-// JSON numbers written from the exact decimal text ("inAmount":100.00).
-// createView carries the ipn settings back; toValues are left out of
-// order/get when the merchant asked to hide the recipient's details.
+// JSON numbers written as izi numbers from the exact decimal ("inAmount":100,
+// "outAmount":26.73), the same text the IPN carries.
+// The answer to create carries the ipn settings back; toValues are left
+// out of order/get when the merchant asked to hide the recipient's details
+// (fromValues, the sender's own, and routeValues are always shown).
 func (h *Handler) view(o *kassa.Order, created bool) map[string]any {
 	v := map[string]any{
 		"_id": o.ID, "uid": o.UID, "secret": o.Secret, "status": o.Status,
 		"route":    map[string]any{"_id": o.RouteID, "from": currency(o.From, o.XMLFrom), "to": currency(o.To, o.XMLTo)},
-		"inAmount": json.Number(kassa.FormatAmount(o.InAmount, o.From)), "outAmount": json.Number(kassa.FormatAmount(o.OutAmount, o.To)),
+		"inAmount": json.Number(Number(o.InAmount, o.From)), "outAmount": json.Number(Number(o.OutAmount, o.To)),
 		"xml_from": o.XMLFrom, "xml_to": o.XMLTo, "rate": json.Number(o.Rate), "feePercent": json.Number(o.FeePercent),
 		"lang": o.Lang, "hideOutData": o.HideOutData, "partner": o.Partner,
 		"payment_url": h.eng.PaymentPageURL(o), "order_url": h.eng.OrderPageURL(o),
@@ -423,6 +425,12 @@ func (h *Handler) view(o *kassa.Order, created bool) map[string]any {
 			tv = []kassa.OrderValue{}
 		}
 		v["toValues"] = tv
+	}
+	for name, vs := range map[string][]kassa.OrderValue{"fromValues": o.FromValues, "routeValues": o.RouteValues} {
+		if vs == nil {
+			vs = []kassa.OrderValue{}
+		}
+		v[name] = vs
 	}
 	if created {
 		v["clientCallbackUrl"], v["ipnUrl"], v["ipnSingleTry"] = o.ClientCallbackURL, o.IPNURL, o.IPNSingleTry

@@ -38,6 +38,35 @@ func TestIPNHashSeedExample(t *testing.T) {
 	}
 }
 
+// TestIPNFormSeedExample builds the IPN of the seed's worked example the
+// way the gateway sends it (an order.updated snapshot, the clock at the
+// example's timestamp) and checks every field byte for byte: amounts as
+// String(number) ("2", not "2.00"), timestamp in Unix milliseconds,
+// toValues[i][key|name|value], and the example's hash.
+func TestIPNFormSeedExample(t *testing.T) {
+	o := &kassa.OrderObject{ID: "5d8e6002b80b7b4cd75a6424", UID: 1409, Status: kassa.OrderInProgress,
+		InAmount: "2.00", OutAmount: "317.420", XMLFrom: "ETH", XMLTo: "WMZ",
+		ToValues: []kassa.OrderValue{{Key: "wallet", Name: "Wallet", Value: "Z123456789012"}}}
+	f := izi.Form(o, time.UnixMilli(1571328406072), "SECRET123")
+	want := "hash=af3acf947e6f0e0f2c267e300b8582e504dba12d1f2d058652b7414163c09f48&inAmount=2&newStatus=inProgress" +
+		"&orderId=5d8e6002b80b7b4cd75a6424&orderUID=1409&outAmount=317.42&timestamp=1571328406072" +
+		"&toValues%5B0%5D%5Bkey%5D=wallet&toValues%5B0%5D%5Bname%5D=Wallet&toValues%5B0%5D%5Bvalue%5D=Z123456789012" +
+		"&xml_from=ETH&xml_to=WMZ"
+	if got := f.Encode(); got != want {
+		t.Fatalf("IPN body\n got %s\nwant %s", got, want)
+	}
+	for _, c := range []struct {
+		minor    int64
+		currency string
+		want     string
+	}{{200, "PEN", "2"}, {31742, "USD", "317.42"}, {10010, "PEN", "100.1"}, {10000, "PEN", "100"}, {5, "USD", "0.05"},
+		{1500, "JPY", "1500"}, {1005, "KWD", "1.005"}, {1000, "KWD", "1"}, {0, "USD", "0"}} {
+		if got := izi.Number(c.minor, c.currency); got != c.want {
+			t.Errorf("Number(%d %s) = %q, want %q", c.minor, c.currency, got, c.want)
+		}
+	}
+}
+
 // TestOrderLifecycleOverHTTP runs an order from creation to payout over
 // HTTP: order API, payment page, Kassa's card form (a decline, then a
 // success), automatic payout, and an IPN for every status change, each
@@ -48,7 +77,7 @@ func TestOrderLifecycleOverHTTP(t *testing.T) {
 		route := g.createRoute(`{"from":"PEN","to":"USD","rate":"0.27","fee_percent":"1","min":"10","max":"10000"}`)
 
 		o := g.createOrder(g.orderForm(route, "100", "ACC12345678", "ipn-secret-1"))
-		if o.InAmount.String() != "100.00" || o.OutAmount.String() != "26.73" || o.XMLFrom != "PEN" || o.XMLTo != "USD" {
+		if o.InAmount.String() != "100" || o.OutAmount.String() != "26.73" || o.XMLFrom != "PEN" || o.XMLTo != "USD" {
 			t.Fatalf("amounts %s → %s (%s→%s)", o.InAmount, o.OutAmount, o.XMLFrom, o.XMLTo)
 		}
 		if o.Status != "new" || o.UID < 1001 || len(o.Secret) < 20 || !strings.HasPrefix(o.ID, "ord_") {
@@ -89,7 +118,7 @@ func TestOrderLifecycleOverHTTP(t *testing.T) {
 			t.Errorf("the inProgress IPN was tried %d times, want 2 (one failure, one retry)", n)
 		}
 		for _, f := range ipns {
-			if f.Get("orderUID") != strconv.FormatInt(o.UID, 10) || f.Get("inAmount") != "100.00" || f.Get("outAmount") != "26.73" ||
+			if f.Get("orderUID") != strconv.FormatInt(o.UID, 10) || f.Get("inAmount") != "100" || f.Get("outAmount") != "26.73" || !izi.VerifyIPN(f, "ipn-secret-1") ||
 				f.Get("xml_from") != "PEN" || f.Get("xml_to") != "USD" || f.Get("toValues[0][key]") != "account" ||
 				f.Get("toValues[0][value]") != "ACC12345678" || len(f.Get("timestamp")) != 13 {
 				t.Errorf("IPN fields %v", f)
@@ -305,7 +334,7 @@ func TestOrderBadInputs(t *testing.T) {
 		code, body, _ := g.do("POST", "/public/exchanger/order/create", "application/json",
 			`{"routeId":"`+route+`","amount":100.10,"agreement":true,"lang":"es","hideOutData":true,
 			  "toValues":[{"key":"account","value":"12345678"}]}`, true)
-		if code != 200 || !strings.Contains(string(body), `"inAmount":100.10`) || !strings.Contains(string(body), `"outAmount":27.02`) {
+		if code != 200 || !strings.Contains(string(body), `"inAmount":100.1,`) || !strings.Contains(string(body), `"outAmount":27.02`) {
 			t.Fatalf("JSON create: %d %s", code, body)
 		}
 		var a iziAnswer
