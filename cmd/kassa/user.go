@@ -21,6 +21,7 @@ import (
 // user manages dashboard users: kassa user create --merchant ID --email E
 // --password P --role admin|viewer. The password may come from the
 // environment (KASSA_USER_PASSWORD) instead, to keep it out of shell history.
+// The role has no default: granting everything must be asked for.
 func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || args[0] != "create" {
 		return errors.New("usage: kassa user create --merchant ID --email E --password P --role admin|viewer [--json]")
@@ -31,13 +32,13 @@ func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	merchantID := fs.String("merchant", "", "merchant ID (required)")
 	email := fs.String("email", "", "login email (required)")
 	password := fs.String("password", os.Getenv("KASSA_USER_PASSWORD"), "password, at least 10 characters (env KASSA_USER_PASSWORD)")
-	role := fs.String("role", "admin", "admin (everything) or viewer (read only)")
+	role := fs.String("role", "", "admin (everything) or viewer (read only) (required)")
 	asJSON := fs.Bool("json", false, "print the result as JSON")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	if *merchantID == "" || *email == "" || *password == "" {
-		return errors.New("--merchant, --email and --password are required")
+	if *merchantID == "" || *email == "" || *password == "" || *role == "" {
+		return errors.New("--merchant, --email, --password (or KASSA_USER_PASSWORD) and --role are required")
 	}
 	db, err := openDB(ctx, *dsn)
 	if err != nil {

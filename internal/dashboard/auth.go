@@ -22,7 +22,7 @@ func (h *Handler) loginPage(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) showLogin(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	token := kassa.RandomToken(24)
-	h.setCookie(w, loginCookie, token, 30*time.Minute)
+	h.setCookie(w, r, loginCookie, token, 30*time.Minute)
 	h.render(w, r, status, "login", &view{Title: "Log in", Bare: true, Error: msg, LoginCSRF: token,
 		Data: map[string]string{"Next": safeNext(r.FormValue("next")), "Email": r.PostFormValue("email")}})
 }
@@ -41,7 +41,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	c, err := r.Cookie(h.cookieName(loginCookie))
+	c, err := r.Cookie(h.cookieName(r, loginCookie))
 	field := r.PostForm.Get("login_csrf")
 	if err != nil || field == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(field)) != 1 {
 		h.showLogin(w, r, http.StatusForbidden, "The login form expired. Please try again.")
@@ -60,8 +60,8 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.showLogin(w, r, http.StatusUnauthorized, msg)
 		return
 	}
-	h.setCookie(w, loginCookie, "", 0)
-	h.setCookie(w, sessionCookie, token, engine.SessionTTL)
+	h.setCookie(w, r, loginCookie, "", 0)
+	h.setCookie(w, r, sessionCookie, token, engine.SessionTTL)
 	http.Redirect(w, r, safeNext(r.PostForm.Get("next")), http.StatusSeeOther)
 }
 
@@ -70,7 +70,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request, s *engine.Sessi
 		h.serverError(w, r, err)
 		return
 	}
-	h.setCookie(w, sessionCookie, "", 0)
+	h.setCookie(w, r, sessionCookie, "", 0)
 	http.Redirect(w, r, Prefix+"login", http.StatusSeeOther)
 }
 
@@ -91,7 +91,7 @@ func (h *Handler) invitePage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token := kassa.RandomToken(24)
-	h.setCookie(w, loginCookie, token, 30*time.Minute)
+	h.setCookie(w, r, loginCookie, token, 30*time.Minute)
 	h.render(w, r, http.StatusOK, "invite", &view{Title: "Accept invitation", Bare: true, LoginCSRF: token, Data: u})
 }
 
@@ -101,7 +101,7 @@ func (h *Handler) acceptInvite(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	c, err := r.Cookie(h.cookieName(loginCookie))
+	c, err := r.Cookie(h.cookieName(r, loginCookie))
 	field := r.PostForm.Get("login_csrf")
 	if err != nil || field == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(field)) != 1 {
 		h.fail(w, r, http.StatusForbidden, "The form expired. Open the invitation link again.")

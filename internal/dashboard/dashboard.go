@@ -11,9 +11,14 @@
 // dashboard can do nothing the API could not.
 //
 // Security: session cookies are HttpOnly, SameSite=Lax, and Secure with the
-// __Host- prefix when the gateway is served over TLS. Every state-changing
-// request passes http.CrossOriginProtection (Sec-Fetch-Site / Origin) and
-// must carry the session's CSRF token; the login form carries a
+// __Host- prefix when the gateway is served over TLS: when its base URL is
+// https (the operator's statement that a TLS-terminating proxy is in front)
+// or the request itself arrived over TLS. X-Forwarded-Proto is never read:
+// any client can send it, and the base URL already says what the proxy
+// does. Every state-changing request passes http.CrossOriginProtection
+// (Sec-Fetch-Site / Origin, with the base URL's origin trusted, so a proxy
+// that rewrites Host does not break old browsers' logins) and must carry
+// the session's CSRF token; the login form carries a
 // double-submit token. Viewers can read but never change anything, and
 // never see secrets. Pages are sent with a CSP that allows no script and no
 // framing, and with Cache-Control: no-store.
@@ -58,8 +63,9 @@ type Config struct {
 	// Izipay manages the merchant's Izipay Web Core credentials; without it
 	// the panel says Izipay is not enabled.
 	Izipay *engine.Izipay
-	// SecureCookies marks cookies Secure (with the __Host- prefix). The
-	// default is true when the engine's BaseURL is https.
+	// SecureCookies marks cookies Secure (with the __Host- prefix) on every
+	// request. The default is true when the engine's BaseURL is https;
+	// false leaves it to each request (Secure only over TLS).
 	SecureCookies *bool
 }
 
@@ -89,6 +95,10 @@ func New(eng *engine.Engine, cfg Config, log *slog.Logger) *Handler {
 	}
 	h := &Handler{eng: eng, notify: cfg.Notify, shop: cfg.Shoplazza, izipay: cfg.Izipay, log: log, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(),
 		secure: secure, pages: parsePages()}
+	if u, err := url.Parse(eng.Config().BaseURL); err == nil && u.Scheme != "" && u.Host != "" {
+		// Our own public origin, as the browser sees it behind a proxy.
+		h.cop.AddTrustedOrigin(u.Scheme + "://" + u.Host)
+	}
 	h.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusForbidden, "This request came from another site and was refused.")
 	}))
@@ -185,15 +195,22 @@ func SessionFrom(ctx context.Context) *engine.Session {
 	return s
 }
 
-func (h *Handler) cookieName(base string) string {
-	if h.secure {
+// secureFor reports whether r's cookies are Secure: always when the
+// gateway's public URL is https, else when r itself came over TLS.
+func (h *Handler) secureFor(r *http.Request) bool { return h.secure || r.TLS != nil }
+
+// cookieName gives Secure cookies the __Host- prefix, which the browser
+// accepts only from a secure origin, with Path=/ and no Domain: a sibling
+// subdomain or a plain-HTTP page cannot plant or overwrite them.
+func (h *Handler) cookieName(r *http.Request, base string) string {
+	if h.secureFor(r) {
 		return "__Host-" + base
 	}
 	return base
 }
 
-func (h *Handler) setCookie(w http.ResponseWriter, name, value string, maxAge time.Duration) {
-	c := &http.Cookie{Name: h.cookieName(name), Value: value, Path: "/", HttpOnly: true, Secure: h.secure,
+func (h *Handler) setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge time.Duration) {
+	c := &http.Cookie{Name: h.cookieName(r, name), Value: value, Path: "/", HttpOnly: true, Secure: h.secureFor(r),
 		SameSite: http.SameSiteLaxMode}
 	if maxAge > 0 {
 		c.MaxAge = int(maxAge.Seconds())
@@ -213,7 +230,7 @@ const maxForm = 64 << 10
 func (h *Handler) authed(write bool, fn func(w http.ResponseWriter, r *http.Request, s *engine.Session)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var s *engine.Session
-		if c, err := r.Cookie(h.cookieName(sessionCookie)); err == nil {
+		if c, err := r.Cookie(h.cookieName(r, sessionCookie)); err == nil {
 			s, err = h.eng.SessionByToken(r.Context(), c.Value)
 			if err != nil && kassa.ErrorKind(err) != kassa.EUNAUTHORIZED {
 				h.serverError(w, r, err)

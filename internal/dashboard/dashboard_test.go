@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/api"
@@ -48,7 +49,19 @@ func startGateway(t *testing.T, db *store.DB) *gateway { return startGatewayWith
 // Izipay services (sealing with a fixed test key), as kassa serve does
 // when it has a secret key.
 func startGatewayWith(t *testing.T, db *store.DB, integrations bool) *gateway {
+	return startGatewayOpts(t, db, gatewayOpts{integrations: integrations})
+}
+
+type gatewayOpts struct {
+	integrations bool
+	// deliver runs the webhook workers (loopback receivers allowed, fast
+	// polling), so deliveries really happen during the test.
+	deliver bool
+}
+
+func startGatewayOpts(t *testing.T, db *store.DB, o gatewayOpts) *gateway {
 	t.Helper()
+	integrations := o.integrations
 	g := &gateway{t: t}
 	srv := httptest.NewUnstartedServer(nil)
 	g.url = "http://" + srv.Listener.Addr().String()
@@ -57,7 +70,18 @@ func startGatewayWith(t *testing.T, db *store.DB, integrations bool) *gateway {
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(g.eng, nil))
-	cfg := dashboard.Config{Notify: notify.New(db, notify.Config{}, nil)}
+	ncfg := notify.Config{}
+	if o.deliver {
+		ncfg = notify.Config{Guard: notify.Guard{AllowPrivate: true}, PollInterval: 20 * time.Millisecond, Timeout: 5 * time.Second}
+	}
+	notifier := notify.New(db, ncfg, nil)
+	if o.deliver {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { notifier.Run(ctx); close(done) }()
+		t.Cleanup(func() { cancel(); <-done })
+	}
+	cfg := dashboard.Config{Notify: notifier}
 	if integrations {
 		key := []byte("0123456789abcdef0123456789abcdef")
 		sl, err := engine.NewShoplazza(g.eng, key)

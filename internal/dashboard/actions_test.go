@@ -1,0 +1,199 @@
+package dashboard_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kassa-pay/kassa/internal/store"
+	"github.com/kassa-pay/kassa/internal/store/storetest"
+)
+
+// paymentJSON is what the tests read back through the API.
+type paymentJSON struct {
+	ID             string
+	Status         string
+	AmountCaptured int64 `json:"amount_captured"`
+	AmountRefunded int64 `json:"amount_refunded"`
+}
+
+// payManual authorizes a payment with manual capture through the API.
+func (g *gateway) payManual(m merchantFixture, amount int64, order string) string {
+	g.t.Helper()
+	body := `{"amount":` + itoa(amount) + `,"currency":"USD","order_id":"` + order + `","capture_method":"manual","confirm":true,` +
+		`"payment_method":{"card":{"number":"4242424242424242","exp_month":12,"exp_year":2040,"cvc":"123"}}}`
+	var p paymentJSON
+	g.api(m, "POST", "/v1/payments", body, &p)
+	if p.Status != "requires_capture" {
+		g.t.Fatalf("manual payment %s: %s", p.ID, p.Status)
+	}
+	return p.ID
+}
+
+func (g *gateway) apiPayment(m merchantFixture, id string) paymentJSON {
+	g.t.Helper()
+	var p paymentJSON
+	if code := g.api(m, "GET", "/v1/payments/"+id, "", &p); code != 200 {
+		g.t.Fatalf("GET payment %s: %d", id, code)
+	}
+	return p
+}
+
+// waitPage polls a dashboard page until it contains want.
+func (b *browser) waitPage(path, want string) string {
+	b.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, body := b.get(path)
+		if strings.Contains(body, want) {
+			return body
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s never showed %q:\n%s", path, want, body)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}
+
+// TestDashboardMoneyActionsAndWebhooks: capture (partial), cancel and full
+// refund from the payment page go through the engine (the API sees them);
+// the payment's timeline shows its ledger transactions, events and every
+// webhook delivery with the receiver's answer; an event is replayed from
+// the timeline and from the endpoint's delivery log; the endpoint's secret
+// is rolled; a viewer can do none of it. On SQLite and PostgreSQL.
+func TestDashboardMoneyActionsAndWebhooks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		var hits atomic.Int64
+		receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.Copy(io.Discard, r.Body)
+			n := hits.Add(1)
+			if n == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprint(w, "receiver-busy")
+				return
+			}
+			fmt.Fprintf(w, "receiver-ok-%d", n)
+		}))
+		t.Cleanup(receiver.Close)
+		g := startGatewayOpts(t, db, gatewayOpts{deliver: true})
+		admin := g.newBrowser()
+		admin.login(g.a.admin)
+
+		// Add the endpoint from the dashboard before any payment.
+		code, body := admin.post("/dashboard/webhooks", url.Values{"csrf": {admin.csr}, "url": {receiver.URL + "/hooks"}, "all": {"yes"}})
+		secret := regexp.MustCompile(`whsec_[0-9A-Za-z+/=_-]+`).FindString(body)
+		epID := regexp.MustCompile(`/dashboard/webhooks/(we_[0-9a-z]+)`).FindStringSubmatch(body)
+		if code != 200 || secret == "" || epID == nil {
+			t.Fatalf("add endpoint: %d %q %v", code, secret, epID)
+		}
+
+		// Partial capture of a manual payment.
+		auth := g.payManual(g.a, 10000, "order-capture")
+		if code, loc := admin.post("/dashboard/payments/"+auth+"/capture", url.Values{"csrf": {admin.csr}, "amount": {"60.00"}}); code != http.StatusSeeOther || !strings.Contains(loc, "done=captured") {
+			t.Fatalf("capture: %d %s", code, loc)
+		}
+		if p := g.apiPayment(g.a, auth); p.Status != "succeeded" || p.AmountCaptured != 6000 {
+			t.Fatalf("after a partial capture the API has %+v", p)
+		}
+		// Full refund (empty amount) of what was captured.
+		if code, loc := admin.post("/dashboard/payments/"+auth+"/refund", url.Values{"csrf": {admin.csr}, "amount": {""}, "reason": {"requested_by_customer"}}); code != http.StatusSeeOther || !strings.Contains(loc, "done=refunded") {
+			t.Fatalf("full refund: %d %s", code, loc)
+		}
+		if p := g.apiPayment(g.a, auth); p.AmountRefunded != 6000 {
+			t.Fatalf("after a full refund the API has %+v", p)
+		}
+		// A bad amount is refused with the field's message and changes nothing.
+		if code, body := admin.post("/dashboard/payments/"+auth+"/refund", url.Values{"csrf": {admin.csr}, "amount": {"1.234"}}); code != http.StatusUnprocessableEntity || !strings.Contains(body, `id="error"`) {
+			t.Fatalf("refund of 1.234 USD: %d", code)
+		}
+		// Cancel another authorization.
+		auth2 := g.payManual(g.a, 2500, "order-cancel")
+		if code, loc := admin.post("/dashboard/payments/"+auth2+"/cancel", url.Values{"csrf": {admin.csr}, "reason": {"abandoned"}}); code != http.StatusSeeOther || !strings.Contains(loc, "done=canceled") {
+			t.Fatalf("cancel: %d %s", code, loc)
+		}
+		if p := g.apiPayment(g.a, auth2); p.Status != "canceled" {
+			t.Fatalf("after cancel the API has %+v", p)
+		}
+		// Cancel again: the engine's conflict, shown on the page.
+		if code, _ := admin.post("/dashboard/payments/"+auth2+"/cancel", url.Values{"csrf": {admin.csr}}); code < 400 || code >= 500 {
+			t.Fatalf("second cancel: %d", code)
+		}
+
+		// The timeline: ledger rows, events, and deliveries with the
+		// receiver's answers (the first one failed with 503).
+		page := admin.waitPage("/dashboard/payments/"+auth, "refund.succeeded → ")
+		for _, want := range []string{"authorize 100.00 USD", "capture 60.00 USD", "refund 60.00 USD", "payment.succeeded", "refund.succeeded",
+			"HTTP 503", "receiver-busy", "HTTP 200", "receiver-ok-"} {
+			if !strings.Contains(page, want) {
+				t.Fatalf("the payment's timeline lacks %q", want)
+			}
+		}
+		// Replay from the timeline: one more delivery of that event.
+		ev := regexp.MustCompile(`action="/dashboard/events/(evt_[0-9a-z]+)/redeliver"`).FindStringSubmatch(page)
+		if ev == nil {
+			t.Fatal("no Send again button on the timeline")
+		}
+		before := strings.Count(page, "→ "+receiver.URL)
+		if code, loc := admin.post("/dashboard/events/"+ev[1]+"/redeliver", url.Values{"csrf": {admin.csr}, "back": {"/dashboard/payments/" + auth}}); code != http.StatusSeeOther || loc != "/dashboard/payments/"+auth+"?done=redelivered" {
+			t.Fatalf("redeliver: %d %s", code, loc)
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			_, page = admin.get("/dashboard/payments/" + auth)
+			if strings.Count(page, "→ "+receiver.URL) > before {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("the replayed delivery never appeared on the timeline")
+			}
+			time.Sleep(30 * time.Millisecond)
+		}
+
+		// The endpoint's delivery log, replay from it, and rolling its secret.
+		_, ep := admin.get("/dashboard/webhooks/" + epID[1])
+		if !strings.Contains(ep, "receiver-busy") || !strings.Contains(ep, secret) || !strings.Contains(ep, ">Replay<") {
+			t.Fatal("the endpoint page lacks its deliveries, secret or Replay")
+		}
+		if code, loc := admin.post("/dashboard/events/"+ev[1]+"/redeliver", url.Values{"csrf": {admin.csr}, "back": {"/dashboard/webhooks/" + epID[1]}}); code != http.StatusSeeOther || !strings.HasPrefix(loc, "/dashboard/webhooks/"+epID[1]) {
+			t.Fatalf("replay from the endpoint page: %d %s", code, loc)
+		}
+		code, ep = admin.post("/dashboard/webhooks/"+epID[1]+"/roll", url.Values{"csrf": {admin.csr}, "grace": {"24h"}})
+		rolled := regexp.MustCompile(`id="endpoint-secret">(whsec_[^<]+)<`).FindStringSubmatch(ep)
+		if code != 200 || rolled == nil || rolled[1] == secret || !strings.Contains(ep, "previous secret also signs") {
+			t.Fatalf("roll secret: %d %v", code, rolled)
+		}
+
+		// A viewer sees the log but neither secret nor buttons, and cannot act.
+		viewer := g.newBrowser()
+		viewer.login(g.a.viewer)
+		_, ep = viewer.get("/dashboard/webhooks/" + epID[1])
+		if !strings.Contains(ep, "receiver-busy") || strings.Contains(ep, "whsec_") || strings.Contains(ep, ">Replay<") {
+			t.Fatal("viewer's endpoint page shows a secret or a Replay button, or lacks the log")
+		}
+		_, page = viewer.get("/dashboard/payments/" + auth)
+		if strings.Contains(page, "Send again") || !strings.Contains(page, "receiver-ok-") {
+			t.Fatal("viewer's timeline")
+		}
+		for path, form := range map[string]url.Values{
+			"/dashboard/events/" + ev[1] + "/redeliver": {"back": {"/dashboard/"}},
+			"/dashboard/webhooks/" + epID[1] + "/roll":   {},
+			"/dashboard/webhooks":                        {"url": {receiver.URL}, "all": {"yes"}},
+			"/dashboard/payments/" + auth + "/refund":    {"amount": {"1.00"}},
+		} {
+			form.Set("csrf", viewer.csr)
+			if code, _ := viewer.post(path, form); code != http.StatusForbidden {
+				t.Fatalf("viewer POST %s: %d", path, code)
+			}
+		}
+		if _, ep := admin.get("/dashboard/webhooks/" + epID[1]); !strings.Contains(ep, rolled[1]) {
+			t.Fatal("a viewer's roll changed the secret")
+		}
+	})
+}
