@@ -183,9 +183,9 @@ func TestDashboardMoneyActionsAndWebhooks(t *testing.T) {
 		}
 		for path, form := range map[string]url.Values{
 			"/dashboard/events/" + ev[1] + "/redeliver": {"back": {"/dashboard/"}},
-			"/dashboard/webhooks/" + epID[1] + "/roll":   {},
-			"/dashboard/webhooks":                        {"url": {receiver.URL}, "all": {"yes"}},
-			"/dashboard/payments/" + auth + "/refund":    {"amount": {"1.00"}},
+			"/dashboard/webhooks/" + epID[1] + "/roll":  {},
+			"/dashboard/webhooks":                       {"url": {receiver.URL}, "all": {"yes"}},
+			"/dashboard/payments/" + auth + "/refund":   {"amount": {"1.00"}},
 		} {
 			form.Set("csrf", viewer.csr)
 			if code, _ := viewer.post(path, form); code != http.StatusForbidden {
