@@ -333,8 +333,11 @@ func TestOrderBadInputs(t *testing.T) {
 		// JSON bodies work too, with the amount as a JSON number kept exact.
 		code, body, _ := g.do("POST", "/public/exchanger/order/create", "application/json",
 			`{"routeId":"`+route+`","amount":100.10,"agreement":true,"lang":"es","hideOutData":true,
-			  "toValues":[{"key":"account","value":"12345678"}]}`, true)
-		if code != 200 || !strings.Contains(string(body), `"inAmount":100.1,`) || !strings.Contains(string(body), `"outAmount":27.02`) {
+			  "toValues":[{"key":"account","value":"12345678"}],"partner":"ref-7",
+			  "fromValues":[{"key":"email","value":"payer@example.com"}],"routeValues":[{"key":"phone","value":"+51 999"}]}`, true)
+		if code != 200 || !strings.Contains(string(body), `"inAmount":100.1,`) || !strings.Contains(string(body), `"outAmount":27.02`) ||
+			!strings.Contains(string(body), `"fromValues":[{"key":"email","value":"payer@example.com"}]`) ||
+			!strings.Contains(string(body), `"routeValues":[{"key":"phone","value":"+51 999"}]`) || !strings.Contains(string(body), `"partner":"ref-7"`) {
 			t.Fatalf("JSON create: %d %s", code, body)
 		}
 		var a iziAnswer
