@@ -28,8 +28,12 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
 	shopAddr := fs.String("shop-addr", "127.0.0.1:8081", "demo shop listen address")
 	dsn := fs.String("db", "", "database (default: a fresh SQLite file in a temporary directory, removed on exit)")
+	checkoutTTL := fs.Duration("checkout-ttl", engine.DefaultClientSecretTTL, "how long a payment's client secret opens the checkout form")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkoutTTL <= 0 {
+		return fmt.Errorf("--checkout-ttl must be positive, got %v", *checkoutTTL)
 	}
 	log := newLogger(stderr)
 	if *dsn == "" {
@@ -61,7 +65,7 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(eng, log))
-	checkout.New(eng, checkout.Config{}, log).Register(mux)
+	checkout.New(eng, checkout.Config{ClientSecretTTL: *checkoutTTL}, log).Register(mux)
 	gateway := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	creds, err := eng.CreateMerchant(ctx, "Kassa Demo Shop", "")

@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/processor"
@@ -29,18 +30,18 @@ import (
 const usage = `Kassa — a self-hosted payment gateway.
 
 Usage:
-  kassa serve    [--addr 127.0.0.1:8080] [--db kassa.db] [--base-url URL]
+  kassa serve    [--addr 127.0.0.1:8080] [--db kassa.db] [--base-url URL] [--checkout-ttl 15m]
   kassa migrate  [--db kassa.db]
   kassa merchant create --name NAME [--email E] [--json] [--db kassa.db]
   kassa user create --merchant ID --email E --password P --role admin|viewer [--db kassa.db]
-  kassa demo     [--addr 127.0.0.1:8080] [--shop-addr 127.0.0.1:8081] [--db FILE]
+  kassa demo     [--addr 127.0.0.1:8080] [--shop-addr 127.0.0.1:8081] [--db FILE] [--checkout-ttl 15m]
   kassa bench    [--url URL --key sk_test_…] [--concurrency 32] [--duration 10s]
   kassa route    add --from PEN --to USD --rate 0.27 [--fee-percent 1] [--min 10] [--max 10000] [--json] | list
   kassa order    show|hold|release|approve|return|delete UID [--reason R] [--json]
   kassa izipay credentials --merchant ID [--roll] [--json] [--db kassa.db]
   kassa shoplazza bind --merchant ID --app-id A --client-secret S --shop-domain D --access-token T --account-id X [--model redirect|iframe]
 
-Environment: KASSA_ADDR, KASSA_DATABASE_URL, KASSA_BASE_URL, KASSA_LOG_LEVEL.
+Environment: KASSA_ADDR, KASSA_DATABASE_URL, KASSA_BASE_URL, KASSA_CHECKOUT_TTL, KASSA_LOG_LEVEL.
 `
 
 func main() {
@@ -94,6 +95,20 @@ func env(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envDuration is env for a duration flag's default. A value that does not
+// parse is an error, not silently the default.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s=%q is not a duration such as 15m", name, v)
+	}
+	return d, nil
 }
 
 func dbFlag(fs *flag.FlagSet) *string {

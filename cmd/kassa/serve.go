@@ -29,9 +29,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	baseURL := fs.String("base-url", env("KASSA_BASE_URL", ""), "public URL of the gateway, for links (env KASSA_BASE_URL; default http://ADDR)")
 	reconcileEvery := fs.Duration("reconcile-interval", time.Minute, "how often the reconciler runs")
 	webhookWorkers := fs.Int("webhook-workers", 8, "concurrent webhook/IPN deliveries (KASSA_WEBHOOK_ALLOW_PRIVATE=true permits private and loopback destinations)")
+	ttl, err := envDuration("KASSA_CHECKOUT_TTL", engine.DefaultClientSecretTTL)
+	if err != nil {
+		return err
+	}
+	checkoutTTL := fs.Duration("checkout-ttl", ttl, "how long a payment's client secret opens the checkout form (env KASSA_CHECKOUT_TTL)")
 	reconcileGrace := fs.Duration("reconcile-grace", 0, "age at which a pending transaction is reconciled (default 1m on PostgreSQL, 0 on SQLite, whose single instance has nothing in flight at start)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *checkoutTTL <= 0 {
+		return fmt.Errorf("--checkout-ttl must be positive, got %v", *checkoutTTL)
 	}
 	log := newLogger(stderr)
 	db, err := openDB(ctx, *dsn)
@@ -67,7 +75,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	formats := orderIPNFormats(eng)
 	apiSrv := api.New(eng, log)
 	mux.Handle("/", apiSrv)
-	var checkoutCfg checkout.Config
+	checkoutCfg := checkout.Config{ClientSecretTTL: *checkoutTTL}
 	if izi, err := izipayAdapter(eng, *dsn, log); err != nil { // IPN format for the notify service: izi.Format()
 		log.Warn("Izipay Web Core routes disabled", "err", err)
 	} else {
