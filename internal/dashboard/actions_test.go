@@ -197,3 +197,107 @@ func TestDashboardMoneyActionsAndWebhooks(t *testing.T) {
 		}
 	})
 }
+
+var paymentLinkRE = regexp.MustCompile(`href="/dashboard/payments/(pay_[0-9a-z]+)"`)
+
+// listPayments returns the payment IDs of a list page and its Next link.
+func (b *browser) listPayments(path string) (ids []string, next string, code int) {
+	b.t.Helper()
+	code, body := b.get(path)
+	for _, m := range paymentLinkRE.FindAllStringSubmatch(body, -1) {
+		ids = append(ids, m[1])
+	}
+	if m := regexp.MustCompile(`<a href="([^"]+)" id="next"`).FindStringSubmatch(body); m != nil {
+		next = strings.ReplaceAll(m[1], "&amp;", "&")
+	}
+	return ids, next, code
+}
+
+// TestDashboardPaymentListFilters: the payment list's search (payment ID,
+// order ID, email, last 4), filters (status, date range, amount) and cursor
+// pagination through the page's own Next link, which keeps the filters;
+// never another merchant's payments. On SQLite and PostgreSQL.
+func TestDashboardPaymentListFilters(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := startGateway(t, db)
+		all := map[string]bool{}
+		for i := 0; i < 50; i++ {
+			all[g.pay(g.a, 1000, fmt.Sprintf("bulk-%d", i), fmt.Sprintf("s%d@a.example", i))] = true
+		}
+		var mc paymentJSON
+		g.api(g.a, "POST", "/v1/payments", `{"amount":7777,"currency":"USD","order_id":"order-mc","customer":{"email":"MC@a.example"},"confirm":true,`+
+			`"payment_method":{"card":{"number":"5555555555554444","exp_month":12,"exp_year":2040,"cvc":"123"}}}`, &mc)
+		var declined paymentJSON
+		g.api(g.a, "POST", "/v1/payments", `{"amount":500,"currency":"USD","order_id":"order-declined"}`, &declined)
+		g.api(g.a, "POST", "/v1/payments/"+declined.ID+"/confirm", `{"payment_method":{"card":{"number":"4000000000000002","exp_month":12,"exp_year":2040,"cvc":"123"}}}`, nil)
+		declined = g.apiPayment(g.a, declined.ID)
+		if mc.Status != "succeeded" || declined.Status != "requires_payment_method" {
+			t.Fatalf("fixtures: %+v %+v", mc, declined)
+		}
+		all[mc.ID], all[declined.ID] = true, true
+		other := g.pay(g.b, 7777, "order-mc", "mc@a.example") // same order, email and amount at another merchant
+
+		admin := g.newBrowser()
+		admin.login(g.a.admin)
+		only := func(query string, want ...string) {
+			t.Helper()
+			ids, _, code := admin.listPayments("/dashboard/payments?" + query)
+			if code != 200 || strings.Join(ids, ",") != strings.Join(want, ",") {
+				t.Fatalf("?%s: %d %v, want %v", query, code, ids, want)
+			}
+		}
+		only("q="+mc.ID, mc.ID)
+		only("q=order-mc", mc.ID)
+		only("q="+url.QueryEscape("mc@A.example"), mc.ID)
+		only("q=4444", mc.ID)
+		only("q="+other) // another merchant's payment ID
+		only("status=requires_payment_method", declined.ID)
+		only("currency=usd&min=77.00&max=78.00", mc.ID)
+		only("currency=USD&min=5.00&max=5.00", declined.ID)
+		day := func(d int) string { return time.Now().UTC().AddDate(0, 0, d).Format("2006-01-02") }
+		only("to=" + day(-2))
+		only("from=" + day(1))
+		if ids, _, _ := admin.listPayments("/dashboard/payments?status=succeeded&from=" + day(-1) + "&to=" + day(1) + "&q=4444"); len(ids) != 1 {
+			t.Fatalf("combined filters: %v", ids)
+		}
+		for _, bad := range []string{"from=2026-13-01", "min=1", "currency=XYZ", "currency=USD&min=abc", "status=lost"} {
+			if code, body := admin.get("/dashboard/payments?" + bad); code != http.StatusUnprocessableEntity || !strings.Contains(body, `id="error"`) {
+				t.Fatalf("?%s: %d", bad, code)
+			}
+		}
+
+		// Cursor pagination: 50 on the first page, the rest on the next,
+		// no repeats, the filter kept.
+		walk := func(start string) []string {
+			t.Helper()
+			var seen []string
+			next := start
+			for pages := 0; next != ""; pages++ {
+				if pages > 3 {
+					t.Fatal("pagination does not end")
+				}
+				var ids []string
+				ids, next, _ = admin.listPayments(next)
+				if next != "" && len(ids) != 50 {
+					t.Fatalf("a full page has %d rows", len(ids))
+				}
+				seen = append(seen, ids...)
+			}
+			return seen
+		}
+		seen := walk("/dashboard/payments")
+		uniq := map[string]bool{}
+		for _, id := range seen {
+			if !all[id] || uniq[id] {
+				t.Fatalf("page walk: %s unknown or repeated", id)
+			}
+			uniq[id] = true
+		}
+		if len(uniq) != len(all) {
+			t.Fatalf("page walk saw %d of %d payments", len(uniq), len(all))
+		}
+		if succeeded := walk("/dashboard/payments?status=succeeded"); len(succeeded) != 51 {
+			t.Fatalf("succeeded across pages: %d", len(succeeded))
+		}
+	})
+}
