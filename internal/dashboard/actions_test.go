@@ -250,7 +250,7 @@ func TestDashboardPaymentListFilters(t *testing.T) {
 		only("q=order-mc", mc.ID)
 		only("q="+url.QueryEscape("mc@A.example"), mc.ID)
 		only("q=4444", mc.ID)
-		only("q="+other) // another merchant's payment ID
+		only("q=" + other) // another merchant's payment ID
 		only("status=requires_payment_method", declined.ID)
 		only("currency=usd&min=77.00&max=78.00", mc.ID)
 		only("currency=USD&min=5.00&max=5.00", declined.ID)
