@@ -9,8 +9,13 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/shoplazza"
 )
 
@@ -87,11 +92,120 @@ func mountShoplazza(mux *http.ServeMux, eng *engine.Engine, dsn string, log *slo
 		log.Warn("Shoplazza payments app routes disabled", "err", err)
 		return nil
 	}
-	h, err := shoplazza.New(s, shoplazza.Config{}, log)
+	cfg, err := shoplazzaConfig(os.Getenv)
 	if err != nil {
-		log.Warn("Shoplazza payments app routes disabled", "err", err)
+		log.Error("Shoplazza payments app routes disabled: fix the setting and restart", "err", err)
+		return nil
+	}
+	h, err := shoplazza.New(s, cfg, log)
+	if err != nil {
+		log.Error("Shoplazza payments app routes disabled: fix the setting and restart", "err", err)
 		return nil
 	}
 	h.Register(mux)
 	return h
+}
+
+// shoplazzaConfig reads the choices Shoplazza's public material leaves
+// open (docs/shoplazza.md §4) from the environment; unset variables keep
+// shoplazza.Config's defaults. A malformed value is an error, never a
+// silent default: a wrong signature scheme would refuse every request.
+//
+//	KASSA_SHOPLAZZA_SIGNATURE              key+canonical+encoding (client_secret+raw_body+hex)
+//	KASSA_SHOPLAZZA_ACCEPT_ANY_SIGNATURE   true: accept any canonical form/encoding, log which matched (false)
+//	KASSA_SHOPLAZZA_TIMESTAMP_WINDOW       Go duration (15m); "off" disables the check
+//	KASSA_SHOPLAZZA_FAILURE_STATUS         HTTP status of refusals other than 401/409 (400); 200 answers them all with 200
+//	KASSA_SHOPLAZZA_IFRAME_KEYS            names of the iframe size keys (width,height)
+//	KASSA_SHOPLAZZA_IFRAME_DEFAULT         size when a binding sets none (480x640)
+//	KASSA_SHOPLAZZA_IFRAME_MAX             largest size answered (1920x1080)
+//	KASSA_SHOPLAZZA_COMPLETE_STATUS        status of the complete call (paying)
+//	KASSA_SHOPLAZZA_AMOUNT                 number | string: amount in complete/notify bodies (number)
+//	KASSA_SHOPLAZZA_REFUND_PENDING_STATUS  refund answer status while not final (refund_pending)
+//	KASSA_SHOPLAZZA_NOTIFY_RETRIES         waits before each retry, comma separated (0s,5s,10s,30s,45s,1m,2m,5m,12m,38m,1h,2h,4h,4h,4h,4h,4h)
+func shoplazzaConfig(getenv func(string) string) (shoplazza.Config, error) {
+	var c shoplazza.Config
+	get := func(k string) string { return strings.TrimSpace(getenv(k)) }
+	bad := func(k, v, want string) error { return fmt.Errorf("%s=%q: want %s", k, v, want) }
+	if v := get("KASSA_SHOPLAZZA_SIGNATURE"); v != "" {
+		parts := strings.Split(v, "+")
+		if len(parts) != 3 {
+			return c, bad("KASSA_SHOPLAZZA_SIGNATURE", v, "key+canonical+encoding, e.g. client_secret+raw_body+hex")
+		}
+		c.Signature = shoplazza.SigScheme{KeySource: parts[0], Canonical: parts[1], Encoding: parts[2]}
+		if err := c.Signature.Validate(); err != nil {
+			return c, fmt.Errorf("KASSA_SHOPLAZZA_SIGNATURE: %w", err)
+		}
+	}
+	if v := get("KASSA_SHOPLAZZA_ACCEPT_ANY_SIGNATURE"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return c, bad("KASSA_SHOPLAZZA_ACCEPT_ANY_SIGNATURE", v, "true or false")
+		}
+		c.AcceptAnyScheme = b
+	}
+	if v := get("KASSA_SHOPLAZZA_TIMESTAMP_WINDOW"); v != "" {
+		if v == "off" {
+			c.TimestampWindow = -1
+		} else if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			return c, bad("KASSA_SHOPLAZZA_TIMESTAMP_WINDOW", v, `a positive duration such as 15m, or "off"`)
+		} else {
+			c.TimestampWindow = d
+		}
+	}
+	if v := get("KASSA_SHOPLAZZA_FAILURE_STATUS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || !(n == 200 || n >= 400 && n < 500) {
+			return c, bad("KASSA_SHOPLAZZA_FAILURE_STATUS", v, "200 or a 4xx status")
+		}
+		c.FailureStatus = n
+	}
+	if v := get("KASSA_SHOPLAZZA_IFRAME_KEYS"); v != "" {
+		w, h, ok := strings.Cut(v, ",")
+		w, h = strings.TrimSpace(w), strings.TrimSpace(h)
+		if !ok || w == "" || h == "" || w == h || w == "redirect_url" || h == "redirect_url" {
+			return c, bad("KASSA_SHOPLAZZA_IFRAME_KEYS", v, "two distinct key names, e.g. width,height")
+		}
+		c.IframeWidthKey, c.IframeHeightKey = w, h
+	}
+	for _, sz := range []struct {
+		key string
+		dst *[2]int
+	}{{"KASSA_SHOPLAZZA_IFRAME_DEFAULT", &c.IframeDefault}, {"KASSA_SHOPLAZZA_IFRAME_MAX", &c.IframeMax}} {
+		v := get(sz.key)
+		if v == "" {
+			continue
+		}
+		w, h, ok := strings.Cut(v, "x")
+		wd, err1 := strconv.Atoi(w)
+		ht, err2 := strconv.Atoi(h)
+		if !ok || err1 != nil || err2 != nil || wd < 300 || ht < 200 || wd > 10000 || ht > 10000 {
+			return c, bad(sz.key, v, "WIDTHxHEIGHT in pixels, at least 300x200")
+		}
+		*sz.dst = [2]int{wd, ht}
+	}
+	if v := get("KASSA_SHOPLAZZA_COMPLETE_STATUS"); v != "" {
+		c.CompleteStatus = v
+	}
+	switch v := get("KASSA_SHOPLAZZA_AMOUNT"); v {
+	case "", "number":
+	case "string":
+		c.AmountAsString = true
+	default:
+		return c, bad("KASSA_SHOPLAZZA_AMOUNT", v, "number or string")
+	}
+	if v := get("KASSA_SHOPLAZZA_REFUND_PENDING_STATUS"); v != "" {
+		c.RefundPendingStatus = v
+	}
+	if v := get("KASSA_SHOPLAZZA_NOTIFY_RETRIES"); v != "" {
+		var s notify.Schedule
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d < 0 {
+				return c, bad("KASSA_SHOPLAZZA_NOTIFY_RETRIES", v, "comma-separated durations such as 0s,5s,10s,…,4h")
+			}
+			s = append(s, d)
+		}
+		c.NotifySchedule = s
+	}
+	return c, nil
 }

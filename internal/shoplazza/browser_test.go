@@ -49,7 +49,7 @@ func newBrowser(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	ctx, cancel2 := chromedp.NewContext(alloc)
 	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second) // three 20-second waits at most, on a loaded machine
+	ctx, cancel3 := context.WithTimeout(ctx, 150*time.Second) // several 20-second waits at most, on a loaded 2-core machine
 	t.Cleanup(cancel3)
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting Chromium: %v", err)

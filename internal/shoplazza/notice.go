@@ -165,8 +165,13 @@ var _ notify.Format = (*Format)(nil)
 // under FormatName.
 func (h *Handler) Format() *Format { return &Format{h: h} }
 
-// Schedule implements notify.Format.
-func (f *Format) Schedule() notify.Schedule { return Schedule }
+// Schedule implements notify.Format: Config.NotifySchedule.
+func (f *Format) Schedule() notify.Schedule {
+	if f.h == nil || f.h.cfg.NotifySchedule == nil {
+		return Schedule
+	}
+	return f.h.cfg.NotifySchedule
+}
 
 // Delivered implements notify.Format: exactly 200, as Shoplazza acknowledges.
 func (f *Format) Delivered(status int, _ http.Header, _ []byte) bool { return status == http.StatusOK }

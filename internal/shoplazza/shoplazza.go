@@ -34,6 +34,7 @@ import (
 
 	"github.com/kassa-pay/kassa"
 	"github.com/kassa-pay/kassa/internal/engine"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/resultsig"
 )
 
@@ -67,6 +68,13 @@ type Config struct {
 	// AmountAsString sends amounts in complete and notify bodies as JSON
 	// strings ("254.20") instead of numbers (254.20, the OpenAPI type).
 	AmountAsString bool
+	// RefundPendingStatus is the status of a refund answer whose result is
+	// not known yet ("refund_pending"): Shoplazza names only
+	// refund_success and refund_failed.
+	RefundPendingStatus string
+	// NotifySchedule is the Notify API's retry schedule (Schedule: 18
+	// attempts in 24 hours).
+	NotifySchedule notify.Schedule
 	// Client makes complete calls (15 s timeout, redirects not followed).
 	Client *http.Client
 }
@@ -93,6 +101,12 @@ func (c *Config) defaults() {
 	}
 	if c.CompleteStatus == "" {
 		c.CompleteStatus = "paying"
+	}
+	if c.RefundPendingStatus == "" {
+		c.RefundPendingStatus = "refund_pending"
+	}
+	if c.NotifySchedule == nil {
+		c.NotifySchedule = Schedule
 	}
 	if c.Client == nil {
 		c.Client = &http.Client{Timeout: 15 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
@@ -433,14 +447,14 @@ type refundAnswer struct {
 	Message  string `json:"message"`
 }
 
-func refundStatus(s kassa.TxnStatus) string {
+func (h *Handler) refundStatus(s kassa.TxnStatus) string {
 	switch s {
 	case kassa.TxnSucceeded:
 		return "refund_success"
 	case kassa.TxnFailed:
 		return "refund_failed"
 	}
-	return "refund_pending"
+	return h.cfg.RefundPendingStatus
 }
 
 func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
@@ -478,7 +492,7 @@ func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, st.Request.ResponseStatus, st.Request.Response)
 		return
 	}
-	ans := refundAnswer{RefundID: st.Refund.ID, Status: refundStatus(st.Refund.Status), Message: "success"}
+	ans := refundAnswer{RefundID: st.Refund.ID, Status: h.refundStatus(st.Refund.Status), Message: "success"}
 	switch {
 	case st.RefundErr != nil:
 		ans.Message = "the refund failed"
@@ -486,7 +500,7 @@ func (h *Handler) refund(w http.ResponseWriter, r *http.Request) {
 		if errors.As(st.RefundErr, &ke) {
 			ans.Message = ke.Message
 		}
-	case ans.Status == "refund_pending":
+	case st.Refund.Status != kassa.TxnSucceeded && st.Refund.Status != kassa.TxnFailed:
 		ans.Message = "the refund is being processed; its result follows by notify"
 	}
 	body := mustJSON(ans)

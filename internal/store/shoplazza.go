@@ -252,8 +252,19 @@ func (db *DB) UpdateShoplazzaRefund(ctx context.Context, r *engine.ShoplazzaRefu
 	return nil
 }
 
-// DeleteShoplazzaRefund implements engine.ShoplazzaStore.
+// DeleteShoplazzaRefund implements engine.ShoplazzaStore: the request
+// row and, in the same transaction, the Notify subscription the engine
+// made for it ("shoplazza:<request id>" on the row's payment), so that a
+// refused refund request leaves nothing behind.
 func (db *DB) DeleteShoplazzaRefund(ctx context.Context, shopDomain, requestID string) error {
-	_, err := db.write.ExecContext(ctx, `DELETE FROM shoplazza_refunds WHERE shop_domain = $1 AND request_id = $2`, shopDomain, requestID)
-	return err
+	return db.Write(ctx, func(ktx kassa.Tx) error {
+		t := ktx.(*tx)
+		if _, err := t.tx.ExecContext(ctx, `DELETE FROM notification_subscriptions WHERE id = $1 AND subject_id IN
+			(SELECT payment_id FROM shoplazza_refunds WHERE shop_domain = $2 AND request_id = $3)`,
+			"shoplazza:"+requestID, shopDomain, requestID); err != nil {
+			return err
+		}
+		_, err := t.tx.ExecContext(ctx, `DELETE FROM shoplazza_refunds WHERE shop_domain = $1 AND request_id = $2`, shopDomain, requestID)
+		return err
+	})
 }
