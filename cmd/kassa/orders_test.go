@@ -67,6 +67,20 @@ func TestRouteAndOrderCommands(t *testing.T) {
 			if _, err := eng.ConfirmPayment(ctx, pr, o.PaymentID, &kassa.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2034, CVC: "123"}); err != nil {
 				t.Fatal(err)
 			}
+			// A second paid order to return, and an unpaid one to delete.
+			ret, err := eng.CreateOrder(ctx, pr, engine.OrderParams{RouteID: r.ID, Amount: "20", Agreement: true,
+				ToValues: []kassa.OrderValue{{Key: "account", Value: "ACC12345678"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := eng.ConfirmPayment(ctx, pr, ret.PaymentID, &kassa.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2034, CVC: "123"}); err != nil {
+				t.Fatal(err)
+			}
+			unpaid, err := eng.CreateOrder(ctx, pr, engine.OrderParams{RouteID: r.ID, Amount: "30", Agreement: true,
+				ToValues: []kassa.OrderValue{{Key: "account", Value: "ACC12345678"}}})
+			if err != nil {
+				t.Fatal(err)
+			}
 			db.Close()
 
 			uid := strconv.FormatInt(o.UID, 10)
@@ -101,6 +115,39 @@ func TestRouteAndOrderCommands(t *testing.T) {
 			}
 			if _, err := kassaRun(t, "order", "show", "999999", "--db", dsn); err == nil {
 				t.Fatal("show of an unknown order succeeded")
+			}
+
+			// return refunds the card payment; delete cancels an unpaid order's payment.
+			if _, err := kassaRun(t, "order", "delete", ret.ID, "--db", dsn); err == nil || !strings.Contains(err.Error(), "order_transition_invalid") {
+				t.Fatalf("delete of a paid order: %v", err)
+			}
+			if _, err := kassaRun(t, "order", "return", unpaid.ID, "--db", dsn); err == nil || !strings.Contains(err.Error(), "order_transition_invalid") {
+				t.Fatalf("return of an unpaid order: %v", err)
+			}
+			out, err = kassaRun(t, "order", "return", ret.ID, "--db", dsn, "--reason", "recipient unreachable", "--json")
+			var returned kassa.OrderObject
+			if err != nil || json.Unmarshal([]byte(out), &returned) != nil || returned.Status != kassa.OrderReturned {
+				t.Fatalf("order return: %q %v", out, err)
+			}
+			out, err = kassaRun(t, "order", "delete", strconv.FormatInt(unpaid.UID, 10), "--db", dsn, "--json")
+			var deleted kassa.OrderObject
+			if err != nil || json.Unmarshal([]byte(out), &deleted) != nil || deleted.Status != kassa.OrderDeleted {
+				t.Fatalf("order delete: %q %v", out, err)
+			}
+			db, err = store.Open(ctx, dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			eng = engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, nil)
+			if p, err := eng.Payment(ctx, pr, ret.PaymentID); err != nil || p.Totals.Refunded != 2000 {
+				t.Fatalf("returned order's payment: %+v, %v; want 20.00 refunded", p, err)
+			}
+			if p, err := eng.Payment(ctx, pr, unpaid.PaymentID); err != nil || p.Payment.Status != kassa.StatusCanceled {
+				t.Fatalf("deleted order's payment: %+v, %v; want canceled", p, err)
+			}
+			if _, err := kassaRun(t, "order", "release", ret.ID, "--db", dsn); err == nil || !strings.Contains(err.Error(), "order_transition_invalid") {
+				t.Fatalf("release of a returned order: %v", err)
 			}
 		})
 	}
