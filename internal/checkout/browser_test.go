@@ -1,8 +1,10 @@
 package checkout_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,6 +39,22 @@ type gateway struct {
 	secretKey string
 	signing   string
 	offset    atomic.Int64 // added to the engine's clock
+
+	shopMu       sync.Mutex
+	shopRequests []string // every request the shop's server received: method, URL, body
+}
+
+// recordShop wraps the shop's handler so that a test can check what the
+// merchant's server ever saw (never card data).
+func (g *gateway) recordShop(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		g.shopMu.Lock()
+		g.shopRequests = append(g.shopRequests, r.Method+" "+r.URL.String()+" "+string(b))
+		g.shopMu.Unlock()
+		h.ServeHTTP(w, r)
+	})
 }
 
 func startGateway(t *testing.T) *gateway {
@@ -71,7 +90,7 @@ func startGatewayWith(t *testing.T, cfg checkout.Config) *gateway {
 	}
 	g.secretKey = creds.SecretKey
 	shop := demoshop.New(demoshop.Config{GatewayURL: g.url, SecretKey: creds.SecretKey, PublishableKey: creds.PublishableKey})
-	shopSrv := httptest.NewServer(shop)
+	shopSrv := httptest.NewServer(g.recordShop(shop))
 	t.Cleanup(shopSrv.Close)
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(shopSrv.URL, "http://"))
 	g.shopURL = "http://localhost:" + port
@@ -376,6 +395,79 @@ func TestBrowserCheckout(t *testing.T) {
 			g.expect(t, ctx, mode, id, "requires_payment_method")
 		})
 	}
+	t.Run("embedded/iframe_fits_the_form", func(t *testing.T) {
+		ctx := tab(t, browser)
+		form, _ := g.checkout(t, ctx, "embedded", "en")
+		// The iframe on the shop page is as tall as the form inside it
+		// (plus the form's 4 px margin), first as loaded, then after inline
+		// errors made the form taller.
+		fits := func() (formH, frameH int64) {
+			t.Helper()
+			var err error
+			deadline := time.Now().Add(20 * time.Second)
+			for {
+				formH, err = chromedp.Run(form, chromedp.Evaluate[int64](`Math.ceil(document.getElementById('checkout').getBoundingClientRect().height) + 4`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				frameH, err = chromedp.Run(ctx, chromedp.Evaluate[int64](`document.querySelector('#pay-container iframe').offsetHeight`))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if formH == frameH || time.Now().After(deadline) {
+					return formH, frameH
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		before, frame := fits()
+		if before != frame {
+			t.Fatalf("iframe is %d px tall for a %d px form", frame, before)
+		}
+		run(t, form, chromedp.Click(chromedp.CSS("#pay-button")), chromedp.WaitVisible(chromedp.CSS("#card-number-error")))
+		after, frame := fits()
+		if after <= before || after != frame {
+			t.Errorf("after inline errors the form is %d px (was %d) and the iframe %d px", after, before, frame)
+		}
+	})
+	t.Run("hosted/keyboard_only", func(t *testing.T) {
+		// A shopper without a mouse: Tab from the top of the page reaches
+		// the card number first, each field in order, and Enter pays.
+		ctx := tab(t, browser)
+		var p struct {
+			ID          string `json:"id"`
+			CheckoutURL string `json:"checkout_url"`
+		}
+		g.api("POST", "/v1/payments", `{"amount":2599,"currency":"EUR"}`, &p)
+		run(t, ctx, chromedp.Navigate(p.CheckoutURL+"?locale=en"), chromedp.WaitVisible(chromedp.CSS("#card-number")))
+		focused := func(id string) {
+			t.Helper()
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ''`))
+			if err != nil || got != id {
+				t.Fatalf("focus on %q, want %s (%v)", got, id, err)
+			}
+		}
+		run(t, ctx, chromedp.KeyEvent("\t"))
+		focused("card-number")
+		run(t, ctx, chromedp.KeyEvent("4242424242424242\t"))
+		focused("card-expiry")
+		run(t, ctx, chromedp.KeyEvent("1234\t"))
+		focused("card-cvc")
+		run(t, ctx, chromedp.KeyEvent("123\t"))
+		focused("card-holder")
+		run(t, ctx, chromedp.KeyEvent("Ana Keys\r"))
+		// The hosted page then leaves for the payment's return URL, so the
+		// API is asked instead of the page.
+		st := ""
+		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			if st = g.paymentStatus(p.ID); st == "succeeded" {
+				break
+			}
+		}
+		if st != "succeeded" {
+			t.Errorf("keyboard payment: %s", st)
+		}
+	})
 	t.Run("popup/closed_by_shopper", func(t *testing.T) {
 		ctx := tab(t, browser)
 		_, id := g.checkout(t, ctx, "popup", "en")
@@ -384,6 +476,21 @@ func TestBrowserCheckout(t *testing.T) {
 		run(t, ctx, poll(`document.querySelector('[data-kassa-overlay]') === null`))
 	})
 	t.Run("screenshots", func(t *testing.T) { screenshots(t, g, browser) })
+
+	// Card data went from the forms to the gateway only: the merchant's
+	// server never received a card number or CVC in any request above.
+	g.shopMu.Lock()
+	defer g.shopMu.Unlock()
+	if len(g.shopRequests) < 20 && flag.Lookup("test.run").Value.String() == "" {
+		t.Fatalf("the shop saw only %d requests; the recorder is not in the path", len(g.shopRequests))
+	}
+	for _, r := range g.shopRequests {
+		for _, secret := range []string{"4242424242424242", "4242 4242", "4000000000000002", "4000002500003155", "12 / 34", `"cvc"`, "exp_month"} {
+			if strings.Contains(r, secret) {
+				t.Errorf("the merchant's server received card data (%q): %s", secret, r)
+			}
+		}
+	}
 }
 
 // screenshots saves the hosted form in each locale, on a desktop and on a

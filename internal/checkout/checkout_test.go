@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +192,29 @@ func TestSettingsAPI(t *testing.T) {
 	g.api("POST", "/v1/merchant/settings", `{"roll_result_signing_secret":true}`, &st)
 	if st.Secret == g.signing || !strings.HasPrefix(st.Secret, "rss_") {
 		t.Errorf("rolled secret %q", st.Secret)
+	}
+}
+
+// TestScriptsPostToExactOrigins: every postMessage in the scripts the
+// gateway serves names its target origin; none broadcasts with '*' (a
+// result sent to '*' could be read by whatever page framed the form).
+func TestScriptsPostToExactOrigins(t *testing.T) {
+	g := startGateway(t)
+	call := regexp.MustCompile(`postMessage\(`)
+	target := regexp.MustCompile(`postMessage\((?:[^()]|\([^()]*\))*,\s*(cfg\.origin|self\.origin|window\.location\.origin)\)`)
+	total := 0
+	for _, path := range []string{"/js/v1/kassa.js", "/pay/assets/form.js", "/pay/assets/threeds.js"} {
+		res, body := get(t, g.url+path)
+		if res.StatusCode != 200 {
+			t.Fatalf("GET %s: %d", path, res.StatusCode)
+		}
+		calls, exact := len(call.FindAllString(body, -1)), len(target.FindAllString(body, -1))
+		if calls != exact || strings.Contains(body, `'*')`) || strings.Contains(body, `"*")`) {
+			t.Errorf("%s: %d postMessage calls, %d to an exact origin", path, calls, exact)
+		}
+		total += calls
+	}
+	if total < 3 {
+		t.Errorf("only %d postMessage calls found; the scripts changed shape", total)
 	}
 }
