@@ -2,6 +2,7 @@ package izi_test
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -319,6 +320,27 @@ func TestOrderBadInputs(t *testing.T) {
 				t.Errorf("%s: object %+v message %q", c.name, a.Error.Object, a.Error.Message)
 			}
 		}
+		// Bad routes through the API: 400 with the code and the field.
+		for _, c := range []struct{ body, code, param string }{
+			{`{"from":"PEN","to":"USD","rate":"0,27"}`, "parameter_invalid", "rate"},
+			{`{"from":"PEN","to":"USD","rate":"0"}`, "parameter_invalid", "rate"},
+			{`{"from":"PEN","to":"USD","rate":"1e2"}`, "parameter_invalid", "rate"},
+			{`{"from":"PEN","to":"USD","rate":"0.27","fee_percent":"100"}`, "parameter_invalid", "fee_percent"},
+			{`{"from":"XXX","to":"USD","rate":"0.27"}`, "currency_unsupported", "from"},
+			{`{"from":"PEN","to":"","rate":"0.27"}`, "parameter_missing", "to"},
+			{`{"from":"PEN","to":"USD","rate":"0.27","min":"10","max":"5"}`, "parameter_invalid", "min"},
+			{`{"from":"PEN","to":"USD","rate":"0.27","min":"1.001"}`, "amount_invalid", "min"},
+			{`{"from":"PEN","to":"USD","rate":"0.27","payout_mode":"sometimes"}`, "parameter_invalid", "payout_mode"},
+			{`{"from":"PEN","to":"USD","rate":"0.27","to_fields":[{"key":"iban","pattern":"[A-Z"}]}`, "parameter_invalid", "to_fields[0][pattern]"},
+		} {
+			code, b, _ := g.do("POST", "/v1/routes", "application/json", c.body, true)
+			var e struct{ Error struct{ Code, Param string } }
+			json.Unmarshal(b, &e)
+			if code != 400 || e.Error.Code != c.code || e.Error.Param != c.param {
+				t.Errorf("route %s: %d %s; want 400 %s on %s", c.body, code, b, c.code, c.param)
+			}
+		}
+
 		// Credentials.
 		if a := g.izi("/public/exchanger/order/create", good(), false); a.status != 401 || a.Error.ErrorCode != 401 {
 			t.Errorf("no key: %d %+v", a.status, a.Error)
