@@ -189,6 +189,18 @@ func TestSettingsAPI(t *testing.T) {
 			t.Errorf("%s: %d, want 400", bad, res.StatusCode)
 		}
 	}
+	// The form shows the merchant's branding: display name, logo, accent.
+	g.api("POST", "/v1/merchant/settings", `{"display_name":"Tienda <Ana> & Co","logo_url":"https://cdn.shop.example/l.png","accent_color":"#0b6e4f"}`, &st)
+	_, secret := g.newPayment(t)
+	res, page := get(t, g.url+"/pay/"+secret+"?locale=es")
+	for _, want := range []string{`<h1 id="merchant">Tienda &lt;Ana&gt; &amp; Co</h1>`, `src="https://cdn.shop.example/l.png"`, `--accent:#0b6e4f`, "PEN 10,50"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("branded form lacks %s", want)
+		}
+	}
+	if csp := res.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data: https://cdn.shop.example;") {
+		t.Errorf("branded form CSP %q does not allow the logo", csp)
+	}
 	g.api("POST", "/v1/merchant/settings", `{"roll_result_signing_secret":true}`, &st)
 	if st.Secret == g.signing || !strings.HasPrefix(st.Secret, "rss_") {
 		t.Errorf("rolled secret %q", st.Secret)
