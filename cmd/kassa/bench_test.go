@@ -28,7 +28,9 @@ import (
 func newTestGateway(t testing.TB, db *store.DB) (string, string) {
 	t.Helper()
 	log := slog.New(slog.DiscardHandler)
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, log)
+	// As in "kassa serve": the simulator writes through the store, so on
+	// SQLite its inserts join the group commit.
+	eng := engine.New(db, processor.NewSimulator(db.Shared(), ""), engine.Config{}, log)
 	creds, err := eng.CreateMerchant(context.Background(), "Bench merchant", "")
 	if err != nil {
 		t.Fatal(err)
