@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -74,5 +76,38 @@ func TestConcurrentRefundsOverHTTP(t *testing.T) {
 		// The last 100 still fits exactly; one more unit does not.
 		m.post(t, "/v1/refunds", obj{"payment": p.ID, "amount": 101}).wantError(t, 400, "invalid_request_error", "amount_too_large", "amount")
 		m.post(t, "/v1/refunds", obj{"payment": p.ID, "amount": 100}).want(t, 201)
+	})
+}
+
+// TestMetadataBounds: metadata is a bounded string map (50 keys of at most
+// 40 characters, values of at most 500); each breach names its param and
+// writes nothing.
+func TestMetadataBounds(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		m := newEnv(t, db).newMerchant("Metadata shop")
+		many := obj{}
+		for i := range 51 {
+			many[fmt.Sprintf("k%02d", i)] = "v"
+		}
+		for _, c := range []struct {
+			name     string
+			metadata obj
+			code     string
+			param    string
+		}{
+			{"51 keys", many, "parameter_invalid", "metadata"},
+			{"key of 41 characters", obj{strings.Repeat("k", 41): "v"}, "parameter_invalid", "metadata[" + strings.Repeat("k", 41) + "]"},
+			{"value of 501 characters", obj{"note": strings.Repeat("v", 501)}, "parameter_too_long", "metadata[note]"},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				m.post(t, "/v1/payments", obj{"amount": 100, "currency": "USD", "metadata": c.metadata}).
+					wantError(t, 400, "invalid_request_error", c.code, c.param)
+			})
+		}
+		delete(many, "k50")
+		p := m.post(t, "/v1/payments", obj{"amount": 100, "currency": "USD", "metadata": many}).want(t, 201).payment(t)
+		if len(p.Metadata) != 50 || m.countPayments(t) != 1 {
+			t.Errorf("50 keys: %d kept, %d payments", len(p.Metadata), m.countPayments(t))
+		}
 	})
 }
