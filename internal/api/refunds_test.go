@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -108,6 +109,42 @@ func TestMetadataBounds(t *testing.T) {
 		p := m.post(t, "/v1/payments", obj{"amount": 100, "currency": "USD", "metadata": many}).want(t, 201).payment(t)
 		if len(p.Metadata) != 50 || m.countPayments(t) != 1 {
 			t.Errorf("50 keys: %d kept, %d payments", len(p.Metadata), m.countPayments(t))
+		}
+	})
+}
+
+// TestTestAndLiveKeysSeparate: a merchant's live secret key (rolled as the
+// dashboard does) and its test key are separate modes over HTTP: each sees
+// only its own payments, order ids and idempotency keys, and livemode says
+// which mode a payment belongs to.
+func TestTestAndLiveKeysSeparate(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		test := e.newMerchant("Two modes shop")
+		sk, err := e.eng.RollSecretKey(context.Background(), test.id, true)
+		if err != nil || !strings.HasPrefix(sk, "sk_live_") {
+			t.Fatalf("live key: %q, %v", sk, err)
+		}
+		live := &merchant{e: e, id: test.id, sk: sk}
+
+		body := obj{"amount": 900, "currency": "USD", "order_id": "both-modes", "confirm": true, "payment_method": card(visa)}
+		tp := test.do(t, withKey("same-key", "/v1/payments", body)).want(t, 201).payment(t)
+		lp := live.do(t, withKey("same-key", "/v1/payments", body)).want(t, 201).payment(t) // neither the order nor the key is shared
+		if tp.Livemode || !lp.Livemode || tp.ID == lp.ID || lp.Status != kassa.StatusSucceeded {
+			t.Fatalf("test %+v\nlive %+v", tp, lp)
+		}
+		test.get(t, "/v1/payments/"+lp.ID).wantError(t, 404, "invalid_request_error", "resource_missing", "")
+		live.get(t, "/v1/payments/"+tp.ID).wantError(t, 404, "invalid_request_error", "resource_missing", "")
+		live.post(t, "/v1/refunds", obj{"payment": tp.ID}).wantError(t, 404, "invalid_request_error", "resource_missing", "payment")
+		for _, c := range []struct {
+			m    *merchant
+			want string
+		}{{test, tp.ID}, {live, lp.ID}} {
+			var l paymentList
+			c.m.get(t, "/v1/payments").want(t, 200).decode(t, &l)
+			if ids(l.Data) != c.want {
+				t.Errorf("list: %s, want %s", ids(l.Data), c.want)
+			}
 		}
 	})
 }
