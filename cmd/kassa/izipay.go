@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/izipay"
@@ -129,5 +130,37 @@ func izipayAdapter(eng *engine.Engine, dsn string, log *slog.Logger) (*izipay.Ha
 	if err != nil {
 		return nil, err
 	}
-	return izipay.New(z, log), nil
+	o, err := izipayIPNOptions(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	h := izipay.New(z, log)
+	h.SetIPNOptions(o)
+	return h, nil
+}
+
+// izipayIPNOptions reads the IPN choices Izipay does not publish
+// (docs/izipay.md §7) from the environment:
+//
+//	KASSA_IZIPAY_IPN_RETRIES  waits before each retry, comma separated (Kassa's default: 5s,5m,30m,2h,5h,10h,10h)
+//	KASSA_IZIPAY_IPN_ACK      2xx (default) or 200: which answers acknowledge an IPN
+func izipayIPNOptions(getenv func(string) string) (izipay.IPNOptions, error) {
+	var o izipay.IPNOptions
+	if v := strings.TrimSpace(getenv("KASSA_IZIPAY_IPN_RETRIES")); v != "" {
+		for _, part := range strings.Split(v, ",") {
+			d, err := time.ParseDuration(strings.TrimSpace(part))
+			if err != nil || d < 0 {
+				return o, fmt.Errorf("KASSA_IZIPAY_IPN_RETRIES=%q: want comma-separated durations such as 5s,5m,30m", v)
+			}
+			o.Retries = append(o.Retries, d)
+		}
+	}
+	switch v := strings.TrimSpace(getenv("KASSA_IZIPAY_IPN_ACK")); v {
+	case "", "2xx":
+	case "200":
+		o.Only200 = true
+	default:
+		return o, fmt.Errorf("KASSA_IZIPAY_IPN_ACK=%q: want 2xx or 200", v)
+	}
+	return o, nil
 }

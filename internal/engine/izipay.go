@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -369,14 +372,48 @@ func (z *Izipay) IssueIzipayToken(ctx context.Context, r IzipayTokenRequest) (st
 		return "", nil, err
 	}
 	now := z.e.now()
-	token := "izt_" + kassa.RandomToken(32)
-	s := &IzipaySession{TokenHash: HashKey(token), MerchantID: c.MerchantID, Livemode: c.Livemode, MerchantCode: c.MerchantCode,
+	s := &IzipaySession{MerchantID: c.MerchantID, Livemode: c.Livemode, MerchantCode: c.MerchantCode,
 		TransactionID: r.TransactionID, OrderNumber: r.OrderNumber, Amount: strings.TrimSpace(r.Amount),
 		Created: now, ExpiresAt: now.Add(IzipayTokenTTL), Extra: "{}"}
+	token := izipayJWT(s)
+	s.TokenHash = HashKey(token)
 	if err := z.st.InsertIzipaySession(ctx, s); err != nil {
 		return "", nil, err
 	}
 	return token, s, nil
+}
+
+// izipayJWT is a session token shaped as Izipay's: an HS256 JWT whose
+// claims are the ones seen in Izipay's tokens (merchantCode,
+// facilitatorCode, transactionId, OrderNumber, Amount, TokenId, nbf, iat,
+// exp = iat + 900), so an integration that decodes its token (to read the
+// expiry, say) finds what it expects. Kassa never trusts the claims: the
+// token is looked up by its hash, and its 256-bit random signing key, used
+// once and forgotten, together with the random TokenId make it unguessable.
+func izipayJWT(s *IzipaySession) string {
+	enc := base64.RawURLEncoding
+	var id [16]byte
+	rand.Read(id[:])
+	id[6], id[8] = id[6]&0x0f|0x40, id[8]&0x3f|0x80 // a version 4 UUID, as Izipay's TokenId
+	claims, _ := json.Marshal(struct {
+		MerchantCode    string `json:"merchantCode"`
+		FacilitatorCode string `json:"facilitatorCode"`
+		TransactionID   string `json:"transactionId"`
+		OrderNumber     string `json:"OrderNumber"`
+		Amount          string `json:"Amount"`
+		TokenID         string `json:"TokenId"`
+		Nbf             int64  `json:"nbf"`
+		Iat             int64  `json:"iat"`
+		Exp             int64  `json:"exp"`
+	}{s.MerchantCode, "", s.TransactionID, s.OrderNumber, s.Amount,
+		fmt.Sprintf("%x-%x-%x-%x-%x", id[0:4], id[4:6], id[6:8], id[8:10], id[10:]),
+		s.Created.Unix(), s.Created.Unix(), s.ExpiresAt.Unix()})
+	signing := enc.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`)) + "." + enc.EncodeToString(claims)
+	key := make([]byte, 32)
+	rand.Read(key)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(m.Sum(nil))
 }
 
 // IzipayForm is LoadForm's config as the engine checks it against the token.
@@ -403,7 +440,7 @@ func errTokenInvalid() error {
 
 // IzipaySession finds the session of a token (ENOTFOUND if unknown).
 func (z *Izipay) IzipaySession(ctx context.Context, token string) (*IzipaySession, error) {
-	if !strings.HasPrefix(token, "izt_") || len(token) > 200 {
+	if strings.Count(token, ".") != 2 || len(token) > 2000 {
 		return nil, errTokenInvalid()
 	}
 	s, err := z.st.IzipaySession(ctx, HashKey(token))

@@ -41,11 +41,13 @@ type kassaGW struct {
 	offset atomic.Int64 // added to the engine's clock
 	creds  *engine.IzipayCredentials
 
-	shopURL string
-	mu      sync.Mutex
-	ipns    []received // what the shop's urlIPN received
-	posts   []received // what the shop's redirect URLs received
-	results []received // what the shop's page sent its server from callbackResponse
+	shopURL   string
+	mu        sync.Mutex
+	ipns      []received   // what the shop's urlIPN received
+	posts     []received   // what the shop's redirect URLs received
+	results   []received   // what the shop's page sent its server from callbackResponse
+	ipnFail   atomic.Int32 // the shop's urlIPN answers the next ipnFail IPNs with 500
+	ipnFailed []received   // the IPNs it refused so
 }
 
 type received struct {
@@ -233,7 +235,18 @@ func (g *kassaGW) shop(t *testing.T) http.Handler {
 		w.Header().Set("Content-Type", "image/png")
 		png.Encode(w, img)
 	})
-	mux.HandleFunc("POST /ipn", record(&g.ipns))
+	mux.HandleFunc("POST /ipn", func(w http.ResponseWriter, r *http.Request) {
+		if g.ipnFail.Add(-1) >= 0 {
+			b, _ := io.ReadAll(r.Body)
+			g.mu.Lock()
+			g.ipnFailed = append(g.ipnFailed, received{path: r.URL.Path, transactionID: r.Header.Get("transactionId"), body: b})
+			g.mu.Unlock()
+			http.Error(w, "busy", http.StatusInternalServerError)
+			return
+		}
+		g.ipnFail.Store(0)
+		record(&g.ipns)(w, r)
+	})
 	mux.HandleFunc("POST /api/result", record(&g.results))
 	for _, p := range []string{"/success", "/error", "/cancel"} {
 		mux.HandleFunc("POST "+p, record(&g.posts))

@@ -23,8 +23,12 @@ const FormatName = "izipay"
 // with the merchant's current hash key; any 2xx acknowledges it.
 type Format struct {
 	z *engine.Izipay
-	// Retries is the schedule (notify.DefaultSchedule when nil).
+	// Retries is the schedule (notify.DefaultSchedule when nil): Izipay
+	// does not publish its own.
 	Retries notify.Schedule
+	// Only200 acknowledges an IPN by HTTP 200 alone instead of any 2xx:
+	// Izipay does not publish what acknowledges its IPN.
+	Only200 bool
 }
 
 var _ notify.Format = (*Format)(nil)
@@ -72,10 +76,26 @@ func (f *Format) Request(ctx context.Context, d *notify.Delivery, now time.Time)
 	return req, nil
 }
 
-// Delivered implements notify.Format: any 2xx.
+// Delivered implements notify.Format: any 2xx (200 only with Only200).
 func (f *Format) Delivered(status int, _ http.Header, _ []byte) bool {
+	if f.Only200 {
+		return status == http.StatusOK
+	}
 	return status >= 200 && status < 300
 }
 
+// IPNOptions are the IPN choices Izipay's public material leaves open.
+type IPNOptions struct {
+	Retries notify.Schedule // nil: notify.DefaultSchedule
+	Only200 bool            // false: any 2xx acknowledges
+}
+
+// SetIPNOptions sets what Format returns; call it before Format.
+func (h *Handler) SetIPNOptions(o IPNOptions) { h.ipn = o }
+
 // Format returns the IPN format of the handler's service.
-func (h *Handler) Format() *Format { return NewFormat(h.z) }
+func (h *Handler) Format() *Format {
+	f := NewFormat(h.z)
+	f.Retries, f.Only200 = h.ipn.Retries, h.ipn.Only200
+	return f
+}

@@ -46,6 +46,7 @@ type Handler struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 	base string
+	ipn  IPNOptions
 }
 
 // New returns the handler over z.

@@ -95,7 +95,10 @@ type tokenRequest struct {
 	Amount        flexString `json:"amount"`
 }
 
-// tokenGenerate is POST /security/v1/Token/Generate.
+// tokenGenerate is POST /security/v1/Token/Generate. The answer has
+// exactly Izipay's shape, {"code":"00","message":"OK","response":{"token",
+// "userOrg","userScoring"}}: a strictly typed client (a Java DTO that fails
+// on unknown properties) must read it as it reads Izipay's.
 func (h *Handler) tokenGenerate(w http.ResponseWriter, r *http.Request) {
 	cors(w, r)
 	var req tokenRequest
@@ -112,5 +115,5 @@ func (h *Handler) tokenGenerate(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("transactionId", s.TransactionID)
 	writeJSON(w, http.StatusOK, map[string]any{"code": "00", "message": "OK", "response": map[string]any{
-		"token": token, "expiresAt": s.ExpiresAt.Unix(), "userOrg": "", "userScoring": ""}})
+		"token": token, "userOrg": "", "userScoring": ""}})
 }
