@@ -255,14 +255,24 @@ type answer struct {
 // post sends a form signed as Shoplazza signs it (sig "" signs correctly).
 func (g *gateway) post(path string, form url.Values, sig string) answer {
 	g.t.Helper()
-	body := form.Encode()
+	return g.send(path, "application/x-www-form-urlencoded", form.Encode(), sig)
+}
+
+// postRaw sends body as contentType, signed correctly.
+func (g *gateway) postRaw(path, contentType, body string) answer {
+	g.t.Helper()
+	return g.send(path, contentType, body, "")
+}
+
+func (g *gateway) send(path, contentType, body, sig string) answer {
+	g.t.Helper()
 	if sig == "" {
 		m := hmac.New(sha256.New, []byte(clientSecret))
 		m.Write([]byte(body))
 		sig = hex.EncodeToString(m.Sum(nil))
 	}
 	req, _ := http.NewRequest("POST", g.url+path, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", contentType)
 	req.Header.Set("Shoplazza-Shop-Id", "1339409")
 	req.Header.Set("Shoplazza-Shop-Domain", shopDomain)
 	cd := g.customDomain

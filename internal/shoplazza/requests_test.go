@@ -1,7 +1,9 @@
 package shoplazza_test
 
 import (
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -181,6 +183,119 @@ func TestRefusedRefundLeavesNothing(t *testing.T) {
 		// The same id may then be used for a valid refund.
 		if a := g.post("/shoplazza/refunds", g.refundForm("r-big", "p-1", "254.20"), ""); str(a.Body["status"]) != "refund_success" {
 			t.Fatalf("full refund after the refusal: %s", a.Raw)
+		}
+	})
+}
+
+// seedExample is the request example of seeds 001/004, byte for byte but
+// for the shop's URLs (the stand-in shop's) and the timestamp (fresh): the
+// docs display the form body as JSON, and Kassa takes that encoding too.
+const seedExample = `{
+"id": "7eb3fefb-6b43-4400-b40a-a2a0531364ae",
+"app_id": "db5fc9a6-2a64-11ec-8d3d-0242ac130003",
+"account_id": "TIOnETZE",
+"shoplazza_order_id": "2711-WFT50903",
+"amount": "254.20",
+"currency": "CAD",
+"products": "[{\"name\":\"name\",\"quantity\":\"2\",\"unit_price\":\"20.00\",\"sku\":\"2023\",\"url\":\"http://a.bc/def\",\"desc\":\"desc\"}]",
+"cancel_url": "SHOP/checkout/3444-222GOA08029",
+"complete_url": "SHOP/openapi/2021-07/payments_apps/complete_callbacks?version=1.0",
+"callback_url": "SHOP/openapi/2021-07/payments_apps/notify_callbacks?version=1.0",
+"customer_email": "[email protected]",
+"customer_phone_number": "18202787518",
+"customer_billing_address1": "Address detail 1",
+"customer_billing_address2": "Address detail 2",
+"customer_billing_last_name": "lv",
+"customer_billing_first_name": "jianxing",
+"customer_billing_province": "Liaoning",
+"customer_billing_city": "Heishan County",
+"customer_billing_postal_code": "123123",
+"customer_billing_country_code": "CN",
+"customer_billing_company": "shoplazza",
+"customer_billing_state": "LN",
+"customer_billing_phone": "13922235670",
+"customer_shipping_address1": "Shipping_address 1",
+"customer_shipping_address2": "Shipping_address 2",
+"customer_shipping_last_name": "jiaxing",
+"customer_shipping_first_name": "lv",
+"customer_shipping_province": "Liaoning",
+"customer_shipping_city": "Heishan County",
+"customer_shipping_postal_code": "123123",
+"customer_shipping_country_code": "CN",
+"customer_shipping_company": "Shoplazza",
+"customer_shipping_state": "LN",
+"customer_shipping_phone": "13922235670",
+"test": false,
+"type": "card",
+"cards": "{\"first_name\":\"Percy \",\"last_name\":\"Parker \",\"card_number\":\"4242424242424242 \",\"expire_year\":\"2023 \",\"expire_month\":\"12 \",\"card_cvv\":\"123\"}",
+"timestamp": "1697704968"
+}`
+
+// postJSON sends body as application/json, signed like a form body (hex
+// HMAC-SHA256 of the raw bytes with the client secret).
+func (g *gateway) postJSON(path, body string) answer {
+	g.t.Helper()
+	return g.postRaw(path, "application/json", body)
+}
+
+// The seed's own example, sent as the JSON the docs display: its card
+// expired in 2023, so it is refused before anything is stored; with a
+// card valid today the same request is paid, its 254.20 CAD exact.
+func TestSeedExampleAsJSON(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := startGateway(t, db, engine.ShoplazzaModelRedirect, shoplazza.Config{})
+		body := strings.ReplaceAll(seedExample, "SHOP", g.shop.srv.URL)
+		body = strings.Replace(body, `"timestamp": "1697704968"`, `"timestamp": "`+strconv.FormatInt(time.Now().Unix(), 10)+`"`, 1)
+		g.checkRefusal(t, "the seed's expired card", g.postJSON("/shoplazza/payments", body), 400, "expired_card", "")
+		if n := g.storedRows(); n != 0 {
+			t.Fatalf("%d rows after the refusal", n)
+		}
+		a := g.postJSON("/shoplazza/payments", strings.Replace(body, `\"expire_year\":\"2023 \"`, `\"expire_year\":\"2034 \"`, 1))
+		if a.Status != 200 || str(a.Body["status"]) != "paid" || !strings.Contains(a.Raw, `"amount":254.20,`) ||
+			str(a.Body["payment_id"]) != "7eb3fefb-6b43-4400-b40a-a2a0531364ae" || str(a.Body["test"]) != "false" {
+			t.Fatalf("seed example with a valid card: %d %s", a.Status, a.Raw)
+		}
+		var amount int64
+		var currency string
+		if err := db.SQL().QueryRow(`SELECT amount, currency FROM payments WHERE id = $1`, str(a.Body["transaction_no"])).Scan(&amount, &currency); err != nil ||
+			amount != 25420 || !strings.EqualFold(currency, "CAD") {
+			t.Fatalf("payment %d %s, %v; want 25420 CAD", amount, currency, err)
+		}
+	})
+}
+
+// Shoplazza retrying one id while its first request still runs: one
+// charge; every answer is the first's, or 409 request_in_progress.
+func TestSameIDConcurrently(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		g := startGateway(t, db, engine.ShoplazzaModelRedirect, shoplazza.Config{})
+		form := g.paymentForm("same-id", "ORD-SAME", "card", "4242424242424242")
+		const n = 5
+		answers := make([]answer, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Add(1)
+			go func() { defer wg.Done(); answers[i] = g.post("/shoplazza/payments", form, "") }()
+		}
+		wg.Wait()
+		paid := ""
+		for _, a := range answers {
+			switch {
+			case a.Status == 200 && str(a.Body["status"]) == "paid":
+				if paid != "" && a.Raw != paid {
+					t.Fatalf("two different answers to one id:\n%s\n%s", paid, a.Raw)
+				}
+				paid = a.Raw
+			case a.Status == 409 && str(a.Body["code"]) == "request_in_progress":
+			default:
+				t.Fatalf("answer %d %s", a.Status, a.Raw)
+			}
+		}
+		if n := g.count(`SELECT count(*) FROM transactions WHERE type = 'sale'`); n != 1 {
+			t.Fatalf("%d charges for one id, want 1", n)
+		}
+		if a := g.post("/shoplazza/payments", form, ""); a.Status != 200 || str(a.Body["status"]) != "paid" || paid != "" && a.Raw != paid {
+			t.Fatalf("replay after the race: %s, want %s", a.Raw, paid)
 		}
 	})
 }
