@@ -84,6 +84,10 @@ func TestTokenGenerateErrors(t *testing.T) {
 			{"three decimals", "1234567", g.tokenBody("ORD00001", "1.005", g.creds.PublicKey), 400, "T04"},
 			{"zero", "1234567", g.tokenBody("ORD00001", "0.00", g.creds.PublicKey), 400, "T04"},
 			{"not JSON", "1234567", "{", 400, "T06"},
+			{"requestSource not ECOMMERCE", "1234567", strings.Replace(g.tokenBody("ORD00001", "1.00", g.creds.PublicKey), "ECOMMERCE", "POS", 1), 400, "T05"},
+			{"merchantCode missing", "1234567", `{"requestSource":"ECOMMERCE","orderNumber":"ORD00001","publicKey":"k","amount":"1.00"}`, 400, "T05"},
+			{"unknown merchantCode", "1234567", `{"requestSource":"ECOMMERCE","merchantCode":"4001834","orderNumber":"ORD00001","publicKey":"VErethUtraQuxas57wuMuquprADrAHAb","amount":"1.00"}`, 401, "T02"},
+			{"amount with a comma", "1234567", g.tokenBody("ORD00001", "1,00", g.creds.PublicKey), 400, "T04"},
 		} {
 			status, out := g.post(t, "/security/v1/Token/Generate", map[string]string{"transactionId": c.tid}, c.body)
 			if status != c.status || out["code"] != c.code || out["message"] == "" {
