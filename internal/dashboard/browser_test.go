@@ -2,6 +2,9 @@ package dashboard_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/kassa-pay/kassa"
+	"github.com/kassa-pay/kassa/internal/notify"
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/store/storetest"
 )
@@ -105,6 +109,94 @@ func browserLogin(t *testing.T, ctx context.Context, base, email string) {
 	)
 }
 
+// focused describes the element that has the keyboard focus: its id (or
+// tag and text) and whether a focus indicator is drawn (an outline of at
+// least 2 px).
+type focused struct {
+	ID      string `json:"id"`
+	Outline bool   `json:"outline"`
+}
+
+const focusJS = `(() => { const e = document.activeElement; const cs = getComputedStyle(e);
+	return {id: e.id || (e.tagName.toLowerCase() + ":" + (e.innerText || e.name || "").trim().slice(0, 30)),
+		outline: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 2}; })()`
+
+func focus(t *testing.T, ctx context.Context) focused {
+	t.Helper()
+	return eval[focused](t, ctx, focusJS)
+}
+
+// tab presses Tab and checks that the focus lands on want (an id, or
+// tag:text) and is visibly marked.
+func tab(t *testing.T, ctx context.Context, want string) {
+	t.Helper()
+	do(t, ctx, chromedp.KeyEvent("\t"))
+	if f := focus(t, ctx); f.ID != want || !f.Outline {
+		t.Fatalf("after Tab the focus is on %q (outline %v), want %q with a visible outline", f.ID, f.Outline, want)
+	}
+}
+
+// keyboardLogin logs in with the keyboard only: the email field has the
+// focus on arrival, Tab goes to the password, then to the button, and
+// Enter submits.
+func keyboardLogin(t *testing.T, ctx context.Context, base, email string) {
+	t.Helper()
+	do(t, ctx, chromedp.Navigate(base+"/dashboard/login"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	if f := focus(t, ctx); f.ID != "email" {
+		t.Fatalf("the login page opens with the focus on %q, not the email field", f.ID)
+	}
+	do(t, ctx, chromedp.KeyEvent(email))
+	tab(t, ctx, "password")
+	do(t, ctx, chromedp.KeyEvent(password(email)))
+	tab(t, ctx, "login")
+	do(t, ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS("#logout")))
+}
+
+// tabWalk presses Tab through the whole page (at most 80 stops) and checks
+// that every stop is visibly focused and that the order is the document's
+// (no positive tabindex, so Tab follows what the reader sees). The first
+// stop is the skip link, which is on screen while focused.
+func tabWalk(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	if n := eval[int64](t, ctx, `document.querySelectorAll('[tabindex]:not([tabindex="-1"]):not([tabindex="0"])').length`); n != 0 {
+		t.Errorf("%s: %d elements with a positive tabindex", page, n)
+	}
+	do(t, ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)`))
+	do(t, ctx, chromedp.KeyEvent("\t"))
+	if skip := eval[bool](t, ctx, `(() => { const e = document.activeElement, r = e.getBoundingClientRect();
+		return e.classList.contains("skip") && r.left >= 0 && r.top >= 0 && r.width > 0; })()`); !skip {
+		t.Errorf("%s: the first Tab stop is not a visible skip link (%+v)", page, focus(t, ctx))
+	}
+	// Each stop must come after the previous one in document order.
+	do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.__prev = document.activeElement`))
+	for i := 0; i < 80; i++ {
+		do(t, ctx, chromedp.KeyEvent("\t"))
+		if i == 79 {
+			t.Errorf("%s: more than 80 Tab stops", page)
+		}
+		st := eval[struct {
+			Done    bool   `json:"done"`
+			Forward bool   `json:"forward"`
+			ID      string `json:"id"`
+			Outline bool   `json:"outline"`
+		}](t, ctx, `(() => { const e = document.activeElement, p = window.__prev; window.__prev = e;
+			if (!e || e === document.body) return {done: true};
+			const cs = getComputedStyle(e);
+			return {done: false, forward: !!(p.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING),
+				id: e.id || (e.tagName.toLowerCase() + ":" + (e.innerText || e.name || "").trim().slice(0, 30)),
+				outline: cs.outlineStyle !== "none" && parseFloat(cs.outlineWidth) >= 2}; })()`)
+		if st.Done || !st.Forward {
+			if i < 2 {
+				t.Errorf("%s: Tab reaches only %d elements after the skip link", page, i)
+			}
+			return // wrapped to the browser's UI or back to the top
+		}
+		if !st.Outline {
+			t.Errorf("%s: Tab stop %d (%s) has no visible focus indicator", page, i+1, st.ID)
+		}
+	}
+}
+
 // postWithoutToken submits a refund from the page's own origin with the
 // session cookie but without the CSRF token, and returns the HTTP status.
 const postWithoutToken = `fetch(location.pathname + "/refund", {method: "POST", body: new URLSearchParams({amount: "1.00"})}).then(r => r.status)`
@@ -115,9 +207,26 @@ const postWithToken = `fetch(location.pathname + "/refund", {method: "POST", bod
 
 func TestBrowserDashboard(t *testing.T) {
 	ctx := newChromium(t)
-	g := startGateway(t, storetest.Open(t, store.SQLite))
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"received":true}`)
+	}))
+	t.Cleanup(receiver.Close)
+	g := startGatewayOpts(t, storetest.Open(t, store.SQLite), gatewayOpts{integrations: true, deliver: true})
+	ep, err := g.ntf.CreateEndpoint(context.Background(), g.a.pr, notify.EndpointParams{URL: receiver.URL + "/kassa", Description: "shop backend"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	payA := g.pay(g.a, 5000, "order-a-1", "ann@a.example")
 	g.pay(g.a, 1999, "order-a-2", "amy@a.example")
+	// A decline and another currency, so the overview has decline reasons
+	// and two currencies to draw.
+	var declined struct{ ID string }
+	g.api(g.a, "POST", "/v1/payments", `{"amount":1500,"currency":"USD","order_id":"order-a-3"}`, &declined)
+	g.api(g.a, "POST", "/v1/payments/"+declined.ID+"/confirm", `{"payment_method":{"card":{"number":"4000000000009995","exp_month":12,"exp_year":2040,"cvc":"123"}}}`, nil)
+	g.api(g.a, "POST", "/v1/payments", `{"amount":3000,"currency":"EUR","order_id":"order-a-4","confirm":true,`+
+		`"payment_method":{"card":{"number":"5555555555554444","exp_month":12,"exp_year":2040,"cvc":"123"}}}`, nil)
 	payB := g.pay(g.b, 7000, "order-b-1", "bob@b.example")
 
 	// Logged out: a payment's URL lands on the login page and shows no data.
@@ -127,10 +236,10 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	shot(t, ctx, "login")
 
-	browserLogin(t, ctx, g.url, g.a.admin)
+	keyboardLogin(t, ctx, g.url, g.a.admin)
 	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
-	if txt := bodyText(t, ctx); !strings.Contains(txt, "69.99 USD") {
-		t.Fatalf("overview lacks today's volume: %s", txt)
+	if txt := bodyText(t, ctx); !strings.Contains(txt, "69.99 USD") || !strings.Contains(txt, "30.00 EUR") || !strings.Contains(txt, "insufficient funds") {
+		t.Fatalf("overview lacks today's volume per currency or the decline reason: %s", txt)
 	}
 	shot(t, ctx, "overview")
 
@@ -160,11 +269,11 @@ func TestBrowserDashboard(t *testing.T) {
 	if st := eval[int64](t, ctx, postWithoutToken); st != 403 {
 		t.Fatalf("refund without CSRF token: HTTP %d", st)
 	}
-	do(t, ctx,
-		chromedp.SendKeys(chromedp.CSS("#refund-amount"), "12.34"),
-		chromedp.Click(chromedp.CSS("#refund")),
-		chromedp.WaitVisible(chromedp.CSS(".notice")),
-	)
+	// By keyboard: amount, Tab to the reason, Tab to the button, Enter.
+	do(t, ctx, chromedp.Focus(chromedp.CSS("#refund-amount")), chromedp.KeyEvent("12.34"))
+	tab(t, ctx, "refund-reason")
+	tab(t, ctx, "refund")
+	do(t, ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(".notice")))
 	refunded, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#refunded")))
 	if err != nil || refunded != "12.34 USD" {
 		t.Fatalf("refunded shows %q (%v)", refunded, err)
@@ -173,7 +282,7 @@ func TestBrowserDashboard(t *testing.T) {
 	if err != nil || !strings.Contains(timeline, "refund 12.34 USD") || !strings.Contains(timeline, "refund.succeeded") {
 		t.Fatalf("timeline lacks the refund: %q (%v)", timeline, err)
 	}
-	shot(t, ctx, "payment")
+	shot(t, ctx, "payment-refunded")
 	var p struct {
 		AmountRefunded int64 `json:"amount_refunded"`
 	}
@@ -252,14 +361,63 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	shot(t, ctx, "settings-integrations")
 
-	// A phone-sized viewport: the layout reflows without sideways scrolling.
-	do(t, ctx, chromedp.EmulateViewport(360, 780), chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
-	if w := eval[int64](t, ctx, `document.documentElement.scrollWidth`); w > 360 {
-		wide := eval[string](t, ctx, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 360).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right)).join(", ")`)
-		t.Errorf("payment page is %d px wide on a 360 px phone: %s", w, wide)
+	// Every page: keyboard walk (visible focus, document order), a
+	// screenshot on a desktop and on a 360 px phone, where the layout
+	// reflows without sideways scrolling (wide tables scroll in their box).
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/webhooks/"+ep.ID), chromedp.WaitVisible(chromedp.CSS("#attempts")))
+	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(bodyText(t, ctx), `{"received":true}`); {
+		if time.Now().After(deadline) {
+			t.Fatal("no delivery reached the endpoint's log")
+		}
+		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#attempts")))
 	}
-	shot(t, ctx, "payment-360px")
+	shot(t, ctx, "webhook")
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	if tl := bodyText(t, ctx); !strings.Contains(tl, "refund.succeeded → "+receiver.URL) || !strings.Contains(tl, "HTTP 200") {
+		t.Fatalf("the timeline lacks the deliveries: %s", tl)
+	}
+	shot(t, ctx, "payment")
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/team"), chromedp.WaitVisible(chromedp.CSS("#users")),
+		chromedp.SendKeys(chromedp.CSS("#invite-email"), "new@a.example"), chromedp.Click(chromedp.CSS("#invite")),
+		chromedp.WaitVisible(chromedp.CSS("#invite-link")))
+	shot(t, ctx, "team-invited")
+	invite, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#invite-link")))
+	if err != nil || !strings.Contains(invite, "/dashboard/invite/inv_") {
+		t.Fatalf("invitation link %q (%v)", invite, err)
+	}
+	pages := []struct{ name, path, wait string }{
+		{"overview", "/dashboard/", "svg.chart"},
+		{"payments", "/dashboard/payments", "#payments"},
+		{"payment", "/dashboard/payments/" + payA, "#timeline"},
+		{"refunds", "/dashboard/refunds", "main h1"},
+		{"orders", "/dashboard/orders", "#orders"},
+		{"order", "/dashboard/orders/" + ord.ID, "#timeline"},
+		{"webhooks", "/dashboard/webhooks", "main h1"},
+		{"webhook", "/dashboard/webhooks/" + ep.ID, "#attempts"},
+		{"keys", "/dashboard/keys", "#keys"},
+		{"settings", "/dashboard/settings", "main h1"},
+		{"team", "/dashboard/team", "#users"},
+		{"not-found", "/dashboard/no-such-page", "#error"},
+		{"invite", strings.TrimPrefix(invite, g.url), "#invite-password"},
+	}
+	for _, p := range pages {
+		do(t, ctx, chromedp.Navigate(g.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
+		tabWalk(t, ctx, p.name)
+	}
+	do(t, ctx, chromedp.EmulateViewport(360, 780))
+	for _, p := range pages {
+		do(t, ctx, chromedp.Navigate(g.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
+		if w := eval[int64](t, ctx, `document.documentElement.scrollWidth`); w > 360 {
+			wide := eval[string](t, ctx, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 360).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right)).join(", ")`)
+			t.Errorf("%s is %d px wide on a 360 px phone: %s", p.name, w, wide)
+		}
+		shot(t, ctx, p.name+"-360px")
+	}
 	do(t, ctx, chromedp.EmulateViewport(1280, 900))
+	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/no-such-page"), chromedp.WaitVisible(chromedp.CSS("#error")))
+	shot(t, ctx, "not-found")
+	do(t, ctx, chromedp.Navigate(invite), chromedp.WaitVisible(chromedp.CSS("#invite-password")))
+	shot(t, ctx, "invite")
 
 	// Logout: the same URL now asks for a login.
 	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("#logout")),

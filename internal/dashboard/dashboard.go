@@ -179,9 +179,11 @@ func (h *Handler) routes() {
 
 	h.mux.Handle(Prefix+"x/{section}/", h.authed(false, h.serveSection))
 	h.mux.Handle(Prefix+"x/{section}", h.authed(false, h.serveSection))
-	h.mux.HandleFunc(Prefix, func(w http.ResponseWriter, r *http.Request) {
+	// Unknown pages: behind the login like every page, so a logged-in user
+	// keeps the navigation and nobody learns which paths exist.
+	h.mux.Handle(Prefix, h.authed(false, func(w http.ResponseWriter, r *http.Request, _ *engine.Session) {
 		h.fail(w, r, http.StatusNotFound, "There is no such page.")
-	})
+	}))
 }
 
 // ---- sessions and cookies

@@ -32,6 +32,7 @@ type gateway struct {
 	eng  *engine.Engine
 	a, b merchantFixture
 	iz   *engine.Izipay // nil without integrations
+	ntf  *notify.Service
 }
 
 type merchantFixture struct {
@@ -82,6 +83,7 @@ func startGatewayOpts(t *testing.T, db *store.DB, o gatewayOpts) *gateway {
 		t.Cleanup(func() { cancel(); <-done })
 	}
 	cfg := dashboard.Config{Notify: notifier}
+	g.ntf = notifier
 	if integrations {
 		key := []byte("0123456789abcdef0123456789abcdef")
 		sl, err := engine.NewShoplazza(g.eng, key)
