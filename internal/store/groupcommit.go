@@ -179,6 +179,12 @@ func (db *DB) Shared() *Shared { return &Shared{db: db} }
 // ExecContext runs one statement in its own write and returns after it is
 // committed.
 func (s *Shared) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s.db.queue == nil {
+		// PostgreSQL: a statement in autocommit is its own transaction,
+		// durable when it returns; BEGIN and COMMIT around it would only
+		// add two round trips.
+		return s.db.write.ExecContext(ctx, query, args...)
+	}
 	var res sql.Result
 	err := s.db.Write(ctx, func(k kassa.Tx) error {
 		var err error

@@ -298,13 +298,17 @@ func (db *DB) ExpiredPayments(ctx context.Context, now time.Time, limit int) ([]
 // ---- order claims
 
 func (t *tx) ClaimOrder(ctx context.Context, merchantID string, live bool, orderID, paymentID string) (string, error) {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO order_claims (merchant_id, livemode, order_id, payment_id, created_at)
-		VALUES ($1,$2,$3,$4,$5) ON CONFLICT (merchant_id, livemode, order_id) DO NOTHING`,
-		merchantID, b2i(live), orderID, paymentID, time.Now().UnixMicro()); err != nil {
-		return "", err
-	}
+	// The usual case, a new order, is one statement: the insert returns
+	// its row. Only when the order is already claimed (no row returned) is
+	// the holder read.
 	var holder string
-	err := t.tx.QueryRowContext(ctx, `SELECT payment_id FROM order_claims WHERE merchant_id=$1 AND livemode=$2 AND order_id=$3`,
+	err := t.tx.QueryRowContext(ctx, `INSERT INTO order_claims (merchant_id, livemode, order_id, payment_id, created_at)
+		VALUES ($1,$2,$3,$4,$5) ON CONFLICT (merchant_id, livemode, order_id) DO NOTHING RETURNING payment_id`,
+		merchantID, b2i(live), orderID, paymentID, time.Now().UnixMicro()).Scan(&holder)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return holder, err
+	}
+	err = t.tx.QueryRowContext(ctx, `SELECT payment_id FROM order_claims WHERE merchant_id=$1 AND livemode=$2 AND order_id=$3`,
 		merchantID, b2i(live), orderID).Scan(&holder)
 	return holder, err
 }
@@ -330,29 +334,63 @@ func scanTxn(r rowScanner) (kassa.Transaction, error) {
 	return x, err
 }
 
+// Every change of a ledger row's status is also appended to
+// transaction_history. On PostgreSQL the row and its history entry are
+// written by one statement (a data-modifying WITH), because there each
+// statement is a network round trip; SQLite has no INSERT/UPDATE inside WITH
+// and no round trips, so it runs two.
+
+const insertTxn = `INSERT INTO transactions (` + txnCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`
+
 func (t *tx) InsertTransaction(ctx context.Context, x *kassa.Transaction) error {
-	if _, err := t.tx.ExecContext(ctx, `INSERT INTO transactions (`+txnCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)`,
-		x.ID, x.PaymentID, x.MerchantID, b2i(x.Livemode), string(x.Type), string(x.Status), x.Amount, x.Currency, x.Processor,
-		x.ParentID, x.ProcessorRef, x.AuthorizationCode, x.ResponseCode, x.DeclineCode, x.Message, micros(x.Created), micros(x.Updated)); err != nil {
+	args := []any{x.ID, x.PaymentID, x.MerchantID, b2i(x.Livemode), string(x.Type), string(x.Status), x.Amount, x.Currency, x.Processor,
+		x.ParentID, x.ProcessorRef, x.AuthorizationCode, x.ResponseCode, x.DeclineCode, x.Message, micros(x.Created), micros(x.Updated)}
+	if t.db.dialect == Postgres {
+		_, err := t.tx.ExecContext(ctx, `WITH x AS (`+insertTxn+`)
+			INSERT INTO transaction_history (transaction_id, status, at, code, message) VALUES ($1,$6,$17,$18,$15)`,
+			append(args, historyCode(x))...)
+		return err
+	}
+	if _, err := t.tx.ExecContext(ctx, insertTxn, args...); err != nil {
 		return err
 	}
 	return t.history(ctx, x)
 }
 
-func (t *tx) history(ctx context.Context, x *kassa.Transaction) error {
-	code := x.DeclineCode
-	if code == "" {
-		code = x.ResponseCode
+// historyCode is the code a history entry records: the decline code of a
+// failure, else the acquirer's response code.
+func historyCode(x *kassa.Transaction) string {
+	if x.DeclineCode != "" {
+		return x.DeclineCode
 	}
+	return x.ResponseCode
+}
+
+func (t *tx) history(ctx context.Context, x *kassa.Transaction) error {
 	_, err := t.tx.ExecContext(ctx, `INSERT INTO transaction_history (transaction_id, status, at, code, message) VALUES ($1,$2,$3,$4,$5)`,
-		x.ID, string(x.Status), micros(x.Updated), code, x.Message)
+		x.ID, string(x.Status), micros(x.Updated), historyCode(x), x.Message)
 	return err
 }
 
+const updateTxn = `UPDATE transactions SET status=$1, processor_ref=$2, authorization_code=$3,
+		response_code=$4, decline_code=$5, message=$6, updated_at=$7 WHERE id=$8`
+
 func (t *tx) UpdateTransaction(ctx context.Context, x *kassa.Transaction) error {
-	res, err := t.tx.ExecContext(ctx, `UPDATE transactions SET status=$1, processor_ref=$2, authorization_code=$3,
-		response_code=$4, decline_code=$5, message=$6, updated_at=$7 WHERE id=$8`,
-		string(x.Status), x.ProcessorRef, x.AuthorizationCode, x.ResponseCode, x.DeclineCode, x.Message, micros(x.Updated), x.ID)
+	args := []any{string(x.Status), x.ProcessorRef, x.AuthorizationCode, x.ResponseCode, x.DeclineCode, x.Message, micros(x.Updated), x.ID}
+	if t.db.dialect == Postgres {
+		// One history row per updated row: none when x.ID is unknown.
+		res, err := t.tx.ExecContext(ctx, `WITH u AS (`+updateTxn+` RETURNING id)
+			INSERT INTO transaction_history (transaction_id, status, at, code, message) SELECT id, $1, $7, $9, $6 FROM u`,
+			append(args, historyCode(x))...)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return notFound("transaction", x.ID)
+		}
+		return nil
+	}
+	res, err := t.tx.ExecContext(ctx, updateTxn, args...)
 	if err != nil {
 		return err
 	}
