@@ -170,6 +170,17 @@ func TestServeConfiguration(t *testing.T) {
 			t.Errorf("KASSA_CHECKOUT_TTL=fifteen minutes: %v", err)
 		}
 	})
+	// A typo in an adapter's setting stops the start: it must never leave a
+	// payments app silently switched off.
+	for name, value := range map[string]string{"KASSA_SHOPLAZZA_SIGNATURE": "client_secret+raw_body+rot13", "KASSA_IZIPAY_IPN_RETRIES": "often"} {
+		t.Run("bad "+name, func(t *testing.T) {
+			t.Setenv(name, value)
+			err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--db", storetest.DSN(t, store.SQLite)}, io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%s: serve returned %v, want an error naming the variable", name, value, err)
+			}
+		})
+	}
 }
 
 // TestMigrateAndMerchantCreate: `kassa migrate` and `kassa merchant create

@@ -61,11 +61,11 @@ func demo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	baseURL := "http://" + gln.Addr().String()
 	sim := processor.NewSimulator(db.Shared(), baseURL)
-	eng := engine.New(db, sim, engine.Config{BaseURL: baseURL, ReconcileGrace: time.Nanosecond}, log)
+	eng := engine.New(db, sim, engine.Config{BaseURL: baseURL, ReconcileGrace: time.Nanosecond, ClientSecretTTL: *checkoutTTL}, log)
 	mux := http.NewServeMux()
 	mux.Handle("/simulator/", sim.Handler())
 	mux.Handle("/", api.New(eng, log))
-	checkout.New(eng, checkout.Config{ClientSecretTTL: *checkoutTTL}, log).Register(mux)
+	checkout.New(eng, checkout.Config{}, log).Register(mux)
 	gateway := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	creds, err := eng.CreateMerchant(ctx, "Kassa Demo Shop", "")

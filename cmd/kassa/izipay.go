@@ -121,18 +121,14 @@ func decodeKey(v string) ([]byte, error) {
 
 // izipayAdapter returns the Izipay Web Core routes over eng, with stored
 // keys sealed by the secret key of dsn.
-func izipayAdapter(eng *engine.Engine, dsn string, log *slog.Logger) (*izipay.Handler, error) {
-	key, err := secretKey(dsn)
-	if err != nil {
-		return nil, err
-	}
+func izipayAdapter(eng *engine.Engine, key []byte, log *slog.Logger) (*izipay.Handler, error) {
 	z, err := engine.NewIzipay(eng, key)
 	if err != nil {
 		return nil, err
 	}
 	o, err := izipayIPNOptions(os.Getenv)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("Izipay settings: %w", err)
 	}
 	h := izipay.New(z, log)
 	h.SetIPNOptions(o)

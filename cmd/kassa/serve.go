@@ -63,7 +63,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		grace = time.Nanosecond
 	}
 	sim := processor.NewSimulator(db.Shared(), *baseURL)
-	eng := engine.New(db, sim, engine.Config{BaseURL: *baseURL, ReconcileGrace: grace}, log)
+	eng := engine.New(db, sim, engine.Config{BaseURL: *baseURL, ReconcileGrace: grace, ClientSecretTTL: *checkoutTTL}, log)
 
 	if err := bootstrap(ctx, eng, stdout); err != nil {
 		return err
@@ -75,17 +75,27 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	formats := orderIPNFormats(eng)
 	apiSrv := api.New(eng, log)
 	mux.Handle("/", apiSrv)
-	checkoutCfg := checkout.Config{ClientSecretTTL: *checkoutTTL}
-	if izi, err := izipayAdapter(eng, *dsn, log); err != nil { // IPN format for the notify service: izi.Format()
-		log.Warn("Izipay Web Core routes disabled", "err", err)
+	var checkoutCfg checkout.Config // the client secret TTL comes from the engine
+	// The Izipay and Shoplazza adapters keep merchants' secrets sealed with
+	// the secret key. Without one (PostgreSQL without KASSA_SECRET_KEY) they
+	// stay off; a malformed setting of theirs stops the start instead, so a
+	// typo is never silently a disabled payments app.
+	if key, err := secretKey(*dsn); err != nil {
+		log.Warn("Izipay and Shoplazza adapters disabled", "err", err)
 	} else {
+		izi, err := izipayAdapter(eng, key, log)
+		if err != nil {
+			return err
+		}
 		checkoutCfg.AuthorizeEmbedding = izi.AuthorizeEmbedding
 		checkoutCfg.FrameAncestors = izi.FrameAncestors // the LoadForm page frames the 3-D Secure step
 		checkoutCfg.Branding = izi.Branding             // config.appearance: logo and theme
 		izi.Register(mux)
 		formats[izipay.FormatName] = izi.Format()
-	}
-	if sl := mountShoplazza(mux, eng, *dsn, log); sl != nil { // Shoplazza payments app (shoplazza.go)
+		sl, err := mountShoplazza(mux, eng, key, log)
+		if err != nil {
+			return err
+		}
 		checkoutCfg.FrameAncestors = checkout.JoinFrameAncestors(checkoutCfg.FrameAncestors, sl.FrameAncestors) // the iframe model frames the hosted page
 		formats[shoplazza.FormatName] = sl.Format()
 	}

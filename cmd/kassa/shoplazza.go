@@ -81,29 +81,21 @@ func shoplazzaCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // routes stay off (PostgreSQL needs KASSA_SECRET_KEY). The Notify format
 // (h.Format(), name shoplazza.FormatName) must be registered with the
 // process's notify.Service for Notify calls to be sent.
-func mountShoplazza(mux *http.ServeMux, eng *engine.Engine, dsn string, log *slog.Logger) *shoplazza.Handler {
-	key, err := secretKey(dsn)
-	if err != nil {
-		log.Warn("Shoplazza payments app routes disabled", "err", err)
-		return nil
-	}
+func mountShoplazza(mux *http.ServeMux, eng *engine.Engine, key []byte, log *slog.Logger) (*shoplazza.Handler, error) {
 	s, err := engine.NewShoplazza(eng, key)
 	if err != nil {
-		log.Warn("Shoplazza payments app routes disabled", "err", err)
-		return nil
+		return nil, err
 	}
 	cfg, err := shoplazzaConfig(os.Getenv)
 	if err != nil {
-		log.Error("Shoplazza payments app routes disabled: fix the setting and restart", "err", err)
-		return nil
+		return nil, fmt.Errorf("Shoplazza settings: %w", err)
 	}
 	h, err := shoplazza.New(s, cfg, log)
 	if err != nil {
-		log.Error("Shoplazza payments app routes disabled: fix the setting and restart", "err", err)
-		return nil
+		return nil, fmt.Errorf("Shoplazza settings: %w", err)
 	}
 	h.Register(mux)
-	return h
+	return h, nil
 }
 
 // shoplazzaConfig reads the choices Shoplazza's public material leaves

@@ -50,7 +50,7 @@ var templates = template.Must(template.ParseFS(files, "templates/*.html"))
 // Config tunes the checkout. Zero values take the defaults shown.
 type Config struct {
 	// ClientSecretTTL is how long after a payment's creation its client
-	// secret opens the form (engine.DefaultClientSecretTTL, 15 minutes).
+	// secret opens the form (default: the engine's Config.ClientSecretTTL).
 	ClientSecretTTL time.Duration
 	// AuthorizeEmbedding, if set, lets a protocol adapter vouch for the page
 	// at origin that embeds the form of payment p, because the adapter bound
@@ -129,7 +129,7 @@ type Handler struct {
 // New returns the checkout handler over eng; links use eng's BaseURL.
 func New(eng *engine.Engine, cfg Config, log *slog.Logger) *Handler {
 	if cfg.ClientSecretTTL <= 0 {
-		cfg.ClientSecretTTL = engine.DefaultClientSecretTTL
+		cfg.ClientSecretTTL = eng.Config().ClientSecretTTL
 	}
 	if log == nil {
 		log = slog.Default()

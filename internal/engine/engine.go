@@ -53,6 +53,10 @@ type Config struct {
 	// KeyCacheTTL is how long a verified API key is remembered (30s), so
 	// that authentication is not a database read on every request.
 	KeyCacheTTL time.Duration
+	// ClientSecretTTL is how long after a payment's creation its client
+	// secret opens the checkout form (DefaultClientSecretTTL, 15 minutes).
+	// Order payment pages renew their payment on the same schedule.
+	ClientSecretTTL time.Duration
 	// Now returns the current time (time.Now); tests move the clock.
 	Now func() time.Time
 }
@@ -69,6 +73,7 @@ func (c *Config) defaults() {
 	def(&c.IdempotencyTTL, 24*time.Hour)
 	def(&c.IdempotencyLease, time.Minute)
 	def(&c.KeyCacheTTL, 30*time.Second)
+	def(&c.ClientSecretTTL, DefaultClientSecretTTL)
 	if c.Now == nil {
 		c.Now = time.Now
 	}

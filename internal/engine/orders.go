@@ -463,7 +463,7 @@ func (e *Engine) orderPaymentMoved(ctx context.Context, tx kassa.Tx, p *kassa.Pa
 // StartOrderPayment is the shopper's "pay" on the payment page: the order
 // moves to waitPayment and the returned payment is one whose card form is
 // open. A payment whose form has expired (its client secret lives
-// DefaultClientSecretTTL) is canceled and replaced by a fresh one for the
+// Config.ClientSecretTTL) is canceled and replaced by a fresh one for the
 // same order; order claims still allow only one of them to succeed.
 func (e *Engine) StartOrderPayment(ctx context.Context, uid int64, secret string) (*kassa.Order, *kassa.Payment, error) {
 	o, err := e.OrderBySecret(ctx, uid, secret)
@@ -494,7 +494,7 @@ func (e *Engine) StartOrderPayment(ctx context.Context, uid int64, secret string
 		}
 		now := e.now()
 		// Keep a margin so the form does not expire under the shopper.
-		fresh := now.Before(pay.Created.Add(DefaultClientSecretTTL - 2*time.Minute))
+		fresh := now.Before(pay.Created.Add(e.cfg.ClientSecretTTL - 2*time.Minute))
 		switch {
 		case pay.Status == kassa.StatusRequiresPaymentMethod && !fresh:
 			pay.Status, pay.CanceledReason, pay.Updated = kassa.StatusCanceled, "abandoned", now

@@ -209,7 +209,7 @@ func (e *Engine) CheckoutSession(ctx context.Context, clientSecret string, ttl t
 		return nil, err
 	}
 	if ttl <= 0 {
-		ttl = DefaultClientSecretTTL
+		ttl = e.cfg.ClientSecretTTL
 	}
 	exp := p.Created.Add(ttl)
 	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(exp) {
