@@ -290,14 +290,15 @@ func (db *DB) RollSecretKey(ctx context.Context, next, pub *kassa.APIKey, now ti
 
 // ---- dashboard reads
 
+const ledgerAggregatesSQL = `SELECT (created_at - $3) / 86400000000 AS day, currency, type, status, decline_code,
+		COUNT(*), COALESCE(SUM(amount), 0)
+		FROM transactions WHERE merchant_id = $1 AND livemode = $2 AND created_at >= $3
+		GROUP BY 1, 2, 3, 4, 5`
+
 // LedgerAggregates groups the ledger in the database. The (merchant_id,
 // livemode, created_at) index bounds the scan to the window.
 func (db *DB) LedgerAggregates(ctx context.Context, pr kassa.Principal, since time.Time) ([]engine.LedgerAggregate, error) {
-	start := micros(since)
-	rows, err := db.read.QueryContext(ctx, `SELECT (created_at - $3) / 86400000000 AS day, currency, type, status, decline_code,
-		COUNT(*), COALESCE(SUM(amount), 0)
-		FROM transactions WHERE merchant_id = $1 AND livemode = $2 AND created_at >= $3
-		GROUP BY 1, 2, 3, 4, 5`, pr.MerchantID, b2i(pr.Livemode), start)
+	rows, err := db.read.QueryContext(ctx, ledgerAggregatesSQL, pr.MerchantID, b2i(pr.Livemode), micros(since))
 	if err != nil {
 		return nil, err
 	}
@@ -320,6 +321,26 @@ func (db *DB) LedgerAggregates(ctx context.Context, pr kassa.Principal, since ti
 // email (payments_customer_email), last4 (payments_card_last4); the list
 // itself walks (merchant_id, livemode, id) newest first.
 func (db *DB) SearchPayments(ctx context.Context, pr kassa.Principal, f engine.PaymentSearch) ([]*kassa.Payment, bool, error) {
+	query, args := searchPaymentsSQL(pr, f)
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var out []*kassa.Payment
+	for rows.Next() {
+		p, err := scanPayment(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, p)
+	}
+	return trimPage(out, f.Limit, rows.Err())
+}
+
+// searchPaymentsSQL is the statement of SearchPayments (its plans are
+// checked on both databases in dashboard_plan_test.go).
+func searchPaymentsSQL(pr kassa.Principal, f engine.PaymentSearch) (string, []any) {
 	var w where
 	w.add("merchant_id = ?", pr.MerchantID)
 	w.add("livemode = ?", b2i(pr.Livemode))
@@ -358,20 +379,8 @@ func (db *DB) SearchPayments(ctx context.Context, pr kassa.Principal, f engine.P
 	if f.CreatedLT != nil {
 		w.add("created_at < ?", micros(*f.CreatedLT))
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments`+w.page(f.Page), w.args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []*kassa.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, p)
-	}
-	return trimPage(out, f.Limit, rows.Err())
+	q := `SELECT ` + paymentCols + ` FROM payments` + w.page(f.Page)
+	return q, w.args
 }
 
 func allDigits(s string) bool {
