@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/kassa-pay/kassa/internal/browsertest"
 	"io"
 	"net"
 	"net/http"
@@ -132,43 +133,6 @@ func (g *gateway) paymentStatus(id string) string {
 	}
 	g.api("GET", "/v1/payments/"+id, "", &p)
 	return p.Status
-}
-
-func chromiumPath(t *testing.T) string {
-	p := os.Getenv("KASSA_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
-		}
-		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
-	}
-	return p
-}
-
-func newBrowser(t *testing.T) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(alloc)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx
 }
 
 // tab opens a new tab with a deadline.
@@ -328,9 +292,9 @@ func formError(t *testing.T, form context.Context) string {
 }
 
 func TestBrowserCheckout(t *testing.T) {
-	chromiumPath(t)
+	browsertest.Path(t)
 	g := startGateway(t)
-	browser := newBrowser(t)
+	browser := browsertest.New(t, 0)
 
 	for _, mode := range []string{"embedded", "popup", "redirect"} {
 		t.Run(mode+"/success", func(t *testing.T) {

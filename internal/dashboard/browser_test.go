@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"github.com/kassa-pay/kassa/internal/browsertest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -22,45 +23,6 @@ import (
 // Browser tests run the dashboard in headless Chromium (Debian's package):
 // skipped when it is missing, failed under CI=true. Every page visited is
 // saved as a PNG under testoutput/screenshots/dashboard/.
-
-func chromiumPath(t *testing.T) string {
-	p := os.Getenv("KASSA_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
-		}
-		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
-	}
-	return p
-}
-
-func newChromium(t *testing.T) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(alloc)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 90*time.Second)
-	t.Cleanup(cancel3)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx
-}
 
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -206,7 +168,7 @@ const postWithToken = `fetch(location.pathname + "/refund", {method: "POST", bod
 	csrf: document.querySelector('input[name=csrf]').value})}).then(r => r.status)`
 
 func TestBrowserDashboard(t *testing.T) {
-	ctx := newChromium(t)
+	ctx := browsertest.New(t, 90*time.Second)
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")

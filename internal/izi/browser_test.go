@@ -2,7 +2,7 @@ package izi_test
 
 import (
 	"context"
-	"os"
+	"github.com/kassa-pay/kassa/internal/browsertest"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,45 +16,6 @@ import (
 
 // Browser tests of the payment and order pages in headless Chromium (Debian
 // chromium, as internal/checkout's browser tests run it).
-
-func chromiumPath(t *testing.T) string {
-	p := os.Getenv("KASSA_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
-		}
-		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
-	}
-	return p
-}
-
-func newBrowser(t *testing.T) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(alloc)
-	t.Cleanup(cancel2)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancel3)
-	return ctx
-}
 
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -97,7 +58,7 @@ func waitJS(t *testing.T, ctx context.Context, expr string) {
 // A hideOutData order hides the recipient; a wrong secret shows nothing.
 func TestPagesInBrowser(t *testing.T) {
 	g := startGateway(t, storetest.Open(t, store.SQLite))
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 60*time.Second)
 	route := g.createRoute(`{"from":"PEN","to":"USD","rate":"0.27","fee_percent":"1","min":"10","max":"10000"}`)
 	f := g.orderForm(route, "100", "ACC12345678", "browser-secret")
 	f.Set("lang", "es")

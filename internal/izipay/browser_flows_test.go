@@ -3,6 +3,7 @@ package izipay_test
 import (
 	"context"
 	"fmt"
+	"github.com/kassa-pay/kassa/internal/browsertest"
 	"strings"
 	"testing"
 	"time"
@@ -57,7 +58,7 @@ func (g *kassaGW) checkSigned(t *testing.T, where string, r received, tid, order
 // the theme's accent colour; customize.visibility.hideLogo hides the logo.
 func TestBrowserIzipayAppearance(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	// Subtests: each tab (and its form iframe) is closed before the next.
 	t.Run("logo and theme", func(t *testing.T) {
 		ctx := g.open(t, b, "ORD000100", "16881500820100", "embedded",
@@ -82,7 +83,7 @@ func TestBrowserIzipayAppearance(t *testing.T) {
 // result with code C01, and so does the IPN.
 func TestBrowserIzipayPopupClosed(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	tid, order := "16881500820200", "ORD000200"
 	ctx := g.open(t, b, order, tid, "pop-up")
 	g.form(t, ctx, "pop-up") // the form is shown and ready
@@ -101,7 +102,7 @@ func TestBrowserIzipayPopupClosed(t *testing.T) {
 // the IPN say paid.
 func TestBrowserIzipayDeclinedThenPaid(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	tid, order := "16881500820300", "ORD000300"
 	ctx := g.open(t, b, order, tid, "embedded")
 	form := g.form(t, ctx, "embedded")
@@ -124,7 +125,7 @@ func TestBrowserIzipayDeclinedThenPaid(t *testing.T) {
 // onCancel; a form that expired before any payment POSTs T07 to onError.
 func TestBrowserIzipayRedirectCancelAndError(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	t.Run("onCancel", func(t *testing.T) {
 		tid, order := "16881500820400", "ORD000400"
 		ctx := g.open(t, b, order, tid, "redirect")
@@ -159,7 +160,7 @@ func TestBrowserIzipayRedirectCancelAndError(t *testing.T) {
 // message, date, Errors).
 func TestBrowserIzipayLoadFormErrors(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	for _, c := range []struct {
 		name, tid, order, call, code string
 	}{
@@ -204,7 +205,7 @@ func jsq(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'"
 // ancestor), which is in no allowed-origins list.
 func TestBrowserIzipay3DSecureEmbedded(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	tid, order := "16881500820600", "ORD000600"
 	ctx := g.open(t, b, order, tid, "embedded")
 	form := g.form(t, ctx, "embedded")

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"github.com/kassa-pay/kassa/internal/browsertest"
 	"html/template"
 	"image"
 	"image/png"
@@ -16,7 +17,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,37 +271,6 @@ func (g *kassaGW) waitFor(t *testing.T, what string, list *[]received) received 
 	return received{}
 }
 
-func chromium(t *testing.T) string {
-	p := os.Getenv("KASSA_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing", p)
-		}
-		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
-	}
-	return p
-}
-
-func browser(t *testing.T) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium(t)), chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox, chromedp.DisableGPU, chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true), chromedp.Flag("disable-quic", true), chromedp.WindowSize(1280, 900))
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(alloc)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 60*time.Second)
-	t.Cleanup(cancel3)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx
-}
-
 func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -397,7 +366,7 @@ func checkPayload(t *testing.T, where string, p map[string]any, tid, order, code
 
 func TestBrowserIzipayModes(t *testing.T) {
 	g := start(t, store.SQLite)
-	b := browser(t)
+	b := browsertest.New(t, 60*time.Second)
 	for i, typeForm := range []string{"embedded", "pop-up", "redirect"} {
 		t.Run(typeForm, func(t *testing.T) {
 			ctx, closeTab := chromedp.NewContext(b) // a tab of its own, closed at the end
@@ -450,7 +419,7 @@ func TestBrowserIzipayModes(t *testing.T) {
 
 func TestBrowserIzipayBadConfig(t *testing.T) {
 	g := start(t, store.SQLite)
-	ctx := browser(t)
+	ctx := browsertest.New(t, 60*time.Second)
 	do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order=ORD1&tid=12"))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`pay("sideways", "10.50", "10.50"), true`)); err != nil {
 		t.Fatal(err)

@@ -2,10 +2,10 @@ package shoplazza_test
 
 import (
 	"context"
+	"github.com/kassa-pay/kassa/internal/browsertest"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,45 +17,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/store"
 	"github.com/kassa-pay/kassa/internal/store/storetest"
 )
-
-func chromiumPath(t *testing.T) string {
-	p := os.Getenv("KASSA_TEST_CHROMIUM")
-	if p == "" {
-		p = "/usr/bin/chromium"
-	}
-	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("browser tests need Chromium under CI=true, but %s is missing (set KASSA_TEST_CHROMIUM or run ./scripts/test)", p)
-		}
-		t.Skipf("Chromium not found at %s; set KASSA_TEST_CHROMIUM or run ./scripts/test", p)
-	}
-	return p
-}
-
-func newBrowser(t *testing.T) context.Context {
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath(t)),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.WindowSize(1280, 900),
-	)
-	alloc, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	t.Cleanup(cancel)
-	ctx, cancel2 := chromedp.NewContext(alloc)
-	t.Cleanup(cancel2)
-	ctx, cancel3 := context.WithTimeout(ctx, 150*time.Second) // several 20-second waits at most, on a loaded 2-core machine
-	t.Cleanup(cancel3)
-	if err := chromedp.Do(ctx); err != nil {
-		t.Fatalf("starting Chromium: %v", err)
-	}
-	return ctx
-}
 
 func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
@@ -120,7 +81,7 @@ func (g *gateway) checkCompleted(t *testing.T, id string) {
 // shopper pays on Kassa's hosted page; Kassa calls complete_url and sends
 // the shopper to the redirect_url Shoplazza answered.
 func TestBrowserSaleRedirect(t *testing.T) {
-	chromiumPath(t)
+	browsertest.Path(t)
 	db := storetest.Open(t, store.SQLite)
 	g := startGateway(t, db, engine.ShoplazzaModelRedirect, shoplazza.Config{})
 	a := g.post("/shoplazza/payments", g.paymentForm("sale-1", "ORD-SALE", "sale", ""), "")
@@ -128,7 +89,7 @@ func TestBrowserSaleRedirect(t *testing.T) {
 	if a.Status != 200 || !strings.HasPrefix(redirect, g.url+"/pay/pay_") || len(a.Body) != 1 {
 		t.Fatalf("sale answer %d %s", a.Status, a.Raw)
 	}
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 150*time.Second)
 	run(t, ctx, chromedp.Navigate(redirect))
 	payInForm(t, ctx, "4242424242424242")
 	waitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/thanks")+`)`)
@@ -149,7 +110,7 @@ func TestBrowserSaleRedirect(t *testing.T) {
 // answered size; the form works inside it (frame-ancestors the shop's
 // domains) and the shopper ends on Shoplazza's page at the top level.
 func TestBrowserIframe(t *testing.T) {
-	chromiumPath(t)
+	browsertest.Path(t)
 	db := storetest.Open(t, store.SQLite)
 	g := startGateway(t, db, engine.ShoplazzaModelIframe, shoplazza.Config{})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(g.shop.srv.URL, "http://"))
@@ -160,7 +121,7 @@ func TestBrowserIframe(t *testing.T) {
 	if a.Status != 200 || !strings.HasPrefix(src, g.url+"/pay/pay_") || str(a.Body["width"]) != "300" || str(a.Body["height"]) != "1080" {
 		t.Fatalf("iframe answer %d %s", a.Status, a.Raw)
 	}
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 150*time.Second)
 	page := shopOrigin + "/checkout/iframe?" + url.Values{"src": {src}, "w": {str(a.Body["width"])}, "h": {str(a.Body["height"])}}.Encode()
 	run(t, ctx, chromedp.Navigate(page))
 	form := frameContext(t, ctx, g.url+"/pay/pay_")
@@ -223,7 +184,7 @@ func (g *gateway) waitShopperAtThanks(t *testing.T, ctx, form context.Context, s
 // framable by the shop (frame-ancestors covers every ancestor), so the form
 // learns the outcome and the shopper ends on Shoplazza's page.
 func TestBrowserIframe3DSecure(t *testing.T) {
-	chromiumPath(t)
+	browsertest.Path(t)
 	db := storetest.Open(t, store.SQLite)
 	g := startGateway(t, db, engine.ShoplazzaModelIframe, shoplazza.Config{})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(g.shop.srv.URL, "http://"))
@@ -231,7 +192,7 @@ func TestBrowserIframe3DSecure(t *testing.T) {
 	g.customDomain = shopOrigin
 	a := g.post("/shoplazza/payments", g.paymentForm("iframe-3ds", "ORD-IFRAME-3DS", "sale", ""), "")
 	src := str(a.Body["redirect_url"])
-	ctx := newBrowser(t)
+	ctx := browsertest.New(t, 150*time.Second)
 	run(t, ctx, chromedp.Navigate(shopOrigin+"/checkout/iframe?"+url.Values{"src": {src}, "w": {"480"}, "h": {"900"}}.Encode()))
 	form := frameContext(t, ctx, g.url+"/pay/pay_")
 	payInForm(t, form, "4000002500003155")
