@@ -62,6 +62,7 @@ CREATE TABLE orders (
 );
 INSERT INTO sqlite_sequence (name, seq) VALUES ('orders', 1000);
 CREATE INDEX orders_merchant ON orders (merchant_id, livemode, id);
+CREATE INDEX orders_merchant_status ON orders (merchant_id, livemode, status, id);
 CREATE INDEX orders_payout_due ON orders (payout_at) WHERE status = 'inProgressPayout';
 
 -- The payout simulator's own record of payouts, so that asking again with
