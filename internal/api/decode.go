@@ -59,6 +59,20 @@ func decode(r *http.Request, body []byte, v any, emptyOK bool) error {
 	return nil
 }
 
+// decodeBody reads the request body (as idempotent left it) into v, as
+// decode does; on a bad body it answers the error itself and returns false.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any, emptyOK bool) bool {
+	b, err := body(w, r)
+	if err == nil {
+		err = decode(r, b, v, emptyOK)
+	}
+	if err != nil {
+		s.writeError(w, r, err, nil)
+		return false
+	}
+	return true
+}
+
 // jsonError turns encoding/json errors into errors that name the field.
 func jsonError(err error) error {
 	var te *json.UnmarshalTypeError

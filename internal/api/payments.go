@@ -94,12 +94,7 @@ func (s *Server) confirmPayment(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		PaymentMethod *paymentMethodRequest `json:"payment_method"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, true)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, true) {
 		return
 	}
 	var card *kassa.Card
@@ -114,12 +109,7 @@ func (s *Server) capturePayment(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Amount *int64 `json:"amount"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, true)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, true) {
 		return
 	}
 	d, err := s.engine.CapturePayment(r.Context(), principal(r.Context()), r.PathValue("id"), req.Amount)
@@ -130,12 +120,7 @@ func (s *Server) cancelPayment(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Reason string `json:"cancellation_reason"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, true)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, true) {
 		return
 	}
 	d, err := s.engine.CancelPayment(r.Context(), principal(r.Context()), r.PathValue("id"), req.Reason)
@@ -259,12 +244,7 @@ func (s *Server) createRefund(w http.ResponseWriter, r *http.Request) {
 		Reason   string            `json:"reason"`
 		Metadata map[string]string `json:"metadata"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, false)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, false) {
 		return
 	}
 	ref, err := s.engine.CreateRefund(r.Context(), principal(r.Context()),

@@ -46,12 +46,7 @@ func (s *Server) updateSettings(w http.ResponseWriter, r *http.Request) {
 		AccentColor    *string   `json:"accent_color"`
 		RollSecret     bool      `json:"roll_result_signing_secret"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, false)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, false) {
 		return
 	}
 	st, err := s.engine.UpdateMerchantSettings(r.Context(), principal(r.Context()), engine.SettingsUpdate{

@@ -42,12 +42,7 @@ func (s *Server) bindShoplazza(w http.ResponseWriter, r *http.Request) {
 		IframeHeight int    `json:"iframe_height"`
 		SignKey      string `json:"sign_key"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, false)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, false) {
 		return
 	}
 	sl, err := s.engine.Shoplazza()

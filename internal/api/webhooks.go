@@ -109,12 +109,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		EnabledEvents []string `json:"enabled_events"`
 		Description   string   `json:"description"`
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &req, false)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &req, false) {
 		return
 	}
 	e, err := s.notify.CreateEndpoint(r.Context(), principal(r.Context()),
@@ -267,12 +262,7 @@ func (s *Server) redeliverEvent(w http.ResponseWriter, r *http.Request) {
 	if !s.webhooks(w, r) {
 		return
 	}
-	b, err := body(w, r)
-	if err == nil {
-		err = decode(r, b, &struct{}{}, true)
-	}
-	if err != nil {
-		s.writeError(w, r, err, nil)
+	if !s.decodeBody(w, r, &struct{}{}, true) {
 		return
 	}
 	ds, err := s.notify.Redeliver(r.Context(), principal(r.Context()), r.PathValue("id"))
