@@ -677,7 +677,11 @@ func (db *DB) ListAttempts(ctx context.Context, pr kassa.Principal, endpointID, 
 
 // EventDeliveries returns the deliveries of one event, by destination.
 func (db *DB) EventDeliveries(ctx context.Context, eventID string) ([]*notify.Delivery, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id`, eventID)
+	return eventDeliveries(ctx, db.read, eventID)
+}
+
+func eventDeliveries(ctx context.Context, q queryer, eventID string) ([]*notify.Delivery, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id`, eventID)
 	if err != nil {
 		return nil, err
 	}
@@ -703,8 +707,16 @@ func (db *DB) Redeliver(ctx context.Context, pr kassa.Principal, eventID string,
 	if err != nil {
 		return nil, err
 	}
+	// The re-armed deliveries are read in the transaction that re-arms
+	// them: once it commits, workers (woken by it) may deliver them before
+	// a later read, which would then miss them.
+	var ds []*notify.Delivery
 	err = db.writeSQL(ctx, func(q queryer) error {
 		if _, err := insertDeliveries(ctx, q, db.dialect, e, now, true); err != nil {
+			return err
+		}
+		var err error
+		if ds, err = eventDeliveries(ctx, q, e.ID); err != nil {
 			return err
 		}
 		if db.dialect == Postgres {
@@ -717,10 +729,6 @@ func (db *DB) Redeliver(ctx context.Context, pr kassa.Principal, eventID string,
 		return nil, err
 	}
 	wakeups.signal(db)
-	ds, err := db.EventDeliveries(ctx, e.ID)
-	if err != nil {
-		return nil, err
-	}
 	out := ds[:0]
 	for _, d := range ds {
 		if d.Status == notify.StatusPending {
