@@ -210,19 +210,25 @@ func (e *Engine) CreatePayment(ctx context.Context, pr kassa.Principal, params P
 		Status: kassa.StatusRequiresPaymentMethod, ClientSecret: id + "_secret_" + kassa.RandomToken(16),
 		Created: now, Updated: now, ExpiresAt: now.Add(e.cfg.PaymentTTL),
 	}
+	// payment.created shows the payment as created; one confirmed at once is
+	// stored directly in its charging state (one write fewer on the hot path).
+	created := *p
+	if card != nil {
+		chargeStarts(p, card, now)
+	}
 	var txn *kassa.Transaction
 	err := e.store.Write(ctx, func(tx kassa.Tx) error {
 		if err := tx.InsertPayment(ctx, p); err != nil {
 			return err
 		}
-		if err := e.event(ctx, tx, kassa.EventPaymentCreated, p, nil); err != nil {
+		if err := e.event(ctx, tx, kassa.EventPaymentCreated, &created, nil); err != nil {
 			return err
 		}
 		if card == nil {
 			return nil
 		}
 		var err error
-		txn, err = e.beginCharge(ctx, tx, p, card, now)
+		txn, err = e.writePendingCharge(ctx, tx, p, now)
 		return err
 	})
 	if err != nil {
@@ -253,8 +259,11 @@ func (e *Engine) ConfirmPayment(ctx context.Context, pr kassa.Principal, id stri
 		if err := p.CheckConfirm(now); err != nil {
 			return err
 		}
-		txn, err = e.beginCharge(ctx, tx, p, card, now)
-		return err
+		if txn, err = e.writePendingCharge(ctx, tx, p, now); err != nil {
+			return err
+		}
+		chargeStarts(p, card, now)
+		return tx.UpdatePayment(ctx, p)
 	})
 	if err != nil {
 		return nil, err
@@ -262,9 +271,9 @@ func (e *Engine) ConfirmPayment(ctx context.Context, pr kassa.Principal, id stri
 	return e.charge(ctx, p, txn, card)
 }
 
-// beginCharge claims the payment's order and writes the pending authorize or
-// sale row, inside the caller's write transaction.
-func (e *Engine) beginCharge(ctx context.Context, tx kassa.Tx, p *kassa.Payment, card *kassa.Card, t time.Time) (*kassa.Transaction, error) {
+// writePendingCharge claims the payment's order and writes the pending
+// authorize or sale row, inside the caller's write transaction.
+func (e *Engine) writePendingCharge(ctx context.Context, tx kassa.Tx, p *kassa.Payment, t time.Time) (*kassa.Transaction, error) {
 	if p.OrderID != "" {
 		holder, err := tx.ClaimOrder(ctx, p.MerchantID, p.Livemode, p.OrderID, p.ID)
 		if err != nil {
@@ -282,12 +291,13 @@ func (e *Engine) beginCharge(ctx context.Context, tx kassa.Tx, p *kassa.Payment,
 	txn := &kassa.Transaction{ID: kassa.NewID("txn"), PaymentID: p.ID, MerchantID: p.MerchantID, Livemode: p.Livemode,
 		Type: typ, Status: kassa.TxnPending, Amount: p.Amount, Currency: p.Currency, Processor: e.proc.Name(),
 		Created: t, Updated: t}
-	if err := tx.InsertTransaction(ctx, txn); err != nil {
-		return nil, err
-	}
+	return txn, tx.InsertTransaction(ctx, txn)
+}
+
+// chargeStarts moves p to processing with the card being charged.
+func chargeStarts(p *kassa.Payment, card *kassa.Card, t time.Time) {
 	sum := card.Summary()
 	p.Status, p.Card, p.LastError, p.NextAction, p.Updated = kassa.StatusProcessing, &sum, nil, nil, t
-	return txn, tx.UpdatePayment(ctx, p)
 }
 
 // charge calls the processor for a committed pending authorize/sale row and
