@@ -143,7 +143,7 @@ func (s *Simulator) record(ctx context.Context, op simOp, lose bool) (Response, 
 		op.AuthCode = strings.ToUpper(kassa.RandomToken(4))[:6]
 	}
 	// Idempotent on the reference, as a real processor's idempotency key.
-	_, err := s.db.ExecContext(ctx, `INSERT INTO simulator_operations
+	res, err := s.db.ExecContext(ctx, `INSERT INTO simulator_operations
 		(reference, kind, outcome, amount, currency, parent_ref, processor_ref, decline_code, response_code, auth_code, return_url, created_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12) ON CONFLICT (reference) DO NOTHING`,
 		op.Reference, op.Kind, op.Outcome, op.Amount, op.Currency, op.ParentRef, op.ProcessorRef,
@@ -151,9 +151,13 @@ func (s *Simulator) record(ctx context.Context, op simOp, lose bool) (Response, 
 	if err != nil {
 		return Response{}, fmt.Errorf("simulator: %w: %v", ErrUnknownOutcome, err)
 	}
-	stored, found, err := s.get(ctx, op.Reference)
-	if err != nil || !found {
-		return Response{}, fmt.Errorf("simulator: %w: reading back %s: %v", ErrUnknownOutcome, op.Reference, err)
+	stored := op
+	if n, _ := res.RowsAffected(); n != 1 {
+		// A retry of an operation already made: answer what was decided then.
+		var found bool
+		if stored, found, err = s.get(ctx, op.Reference); err != nil || !found {
+			return Response{}, fmt.Errorf("simulator: %w: reading back %s: %v", ErrUnknownOutcome, op.Reference, err)
+		}
 	}
 	if lose {
 		return Response{}, fmt.Errorf("simulator: %w: timed out waiting for the acquirer", ErrUnknownOutcome)
