@@ -97,20 +97,7 @@ func (db *DB) MerchantUser(ctx context.Context, merchantID, id string) (*engine.
 }
 
 func (db *DB) ListUsers(ctx context.Context, merchantID string) ([]*engine.User, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+userCols+` FROM dashboard_users WHERE merchant_id = $1 ORDER BY id`, merchantID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*engine.User
-	for rows.Next() {
-		u, err := scanUser(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.read, scanUser, `SELECT `+userCols+` FROM dashboard_users WHERE merchant_id = $1 ORDER BY id`, merchantID)
 }
 
 // RecordLoginFailure counts a failure in one UPDATE, so concurrent failures
@@ -322,20 +309,8 @@ func (db *DB) LedgerAggregates(ctx context.Context, pr kassa.Principal, since ti
 // itself walks (merchant_id, livemode, id) newest first.
 func (db *DB) SearchPayments(ctx context.Context, pr kassa.Principal, f engine.PaymentSearch) ([]*kassa.Payment, bool, error) {
 	query, args := searchPaymentsSQL(pr, f)
-	rows, err := db.read.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []*kassa.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, p)
-	}
-	return trimPage(out, f.Limit, rows.Err())
+	out, err := collect(ctx, db.read, scanPayment, query, args...)
+	return trimPage(out, f.Limit, err)
 }
 
 // searchPaymentsSQL is the statement of SearchPayments (its plans are

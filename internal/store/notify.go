@@ -681,20 +681,7 @@ func (db *DB) EventDeliveries(ctx context.Context, eventID string) ([]*notify.De
 }
 
 func eventDeliveries(ctx context.Context, q queryer, eventID string) ([]*notify.Delivery, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id`, eventID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*notify.Delivery
-	for rows.Next() {
-		d, err := scanDelivery(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
+	return collect(ctx, q, scanDelivery, `SELECT `+deliveryCols+` FROM webhook_deliveries WHERE event_id = $1 ORDER BY endpoint_id`, eventID)
 }
 
 // Redeliver schedules an event of pr for one more round of attempts, now,

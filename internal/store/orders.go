@@ -68,20 +68,7 @@ func (db *DB) ListRoutes(ctx context.Context, merchantID string) ([]*kassa.Route
 		q += ` WHERE merchant_id = '' OR merchant_id = $1`
 		args = append(args, merchantID)
 	}
-	rows, err := db.read.QueryContext(ctx, q+` ORDER BY id`, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*kassa.Route
-	for rows.Next() {
-		r, err := scanRoute(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return collect(ctx, db.read, scanRoute, q+` ORDER BY id`, args...)
 }
 
 // ---- orders
@@ -209,20 +196,7 @@ func (db *DB) ListOrders(ctx context.Context, pr kassa.Principal, f kassa.OrderF
 
 // PayoutsDue implements kassa.OrderStore.
 func (db *DB) PayoutsDue(ctx context.Context, staleBefore time.Time, limit int) ([]*kassa.Order, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+orderCols+` FROM orders WHERE status = 'inProgressPayout'
+	return collect(ctx, db.read, scanOrder, `SELECT `+orderCols+` FROM orders WHERE status = 'inProgressPayout'
 		AND (payout_status = '' OR (payout_status = 'pending' AND payout_at < $1)) ORDER BY payout_at LIMIT $2`,
 		micros(staleBefore), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*kassa.Order
-	for rows.Next() {
-		o, err := scanOrder(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
 }

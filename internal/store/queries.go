@@ -250,20 +250,8 @@ func (db *DB) ListPayments(ctx context.Context, pr kassa.Principal, f kassa.Paym
 		w.add("created_at <= ?", micros(*f.CreatedLTE))
 	}
 	q := `SELECT ` + paymentCols + ` FROM payments` + w.page(f.Page)
-	rows, err := db.read.QueryContext(ctx, q, w.args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []*kassa.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, p)
-	}
-	return trimPage(out, f.Limit, rows.Err())
+	out, err := collect(ctx, db.read, scanPayment, q, w.args...)
+	return trimPage(out, f.Limit, err)
 }
 
 func trimPage[T any](out []T, limit int, err error) ([]T, bool, error) {
@@ -277,22 +265,9 @@ func trimPage[T any](out []T, limit int, err error) ([]T, bool, error) {
 }
 
 func (db *DB) ExpiredPayments(ctx context.Context, now time.Time, limit int) ([]*kassa.Payment, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+paymentCols+` FROM payments
+	return collect(ctx, db.read, scanPayment, `SELECT `+paymentCols+` FROM payments
 		WHERE status IN ('requires_payment_method', 'requires_action') AND expires_at < $1 ORDER BY expires_at LIMIT $2`,
 		micros(now), limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*kassa.Payment
-	for rows.Next() {
-		p, err := scanPayment(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }
 
 // ---- order claims
@@ -405,20 +380,7 @@ func (t *tx) PaymentTransactions(ctx context.Context, paymentID string) ([]kassa
 }
 
 func queryTxns(ctx context.Context, q queryer, query string, args ...any) ([]kassa.Transaction, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []kassa.Transaction
-	for rows.Next() {
-		x, err := scanTxn(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, x)
-	}
-	return out, rows.Err()
+	return collect(ctx, q, scanTxn, query, args...)
 }
 
 // placeholders returns "$1,$2,…" for n arguments starting at 1.
@@ -544,21 +506,9 @@ func (db *DB) ListRefunds(ctx context.Context, pr kassa.Principal, f kassa.Refun
 		w.add("r.id < ?", f.StartingAfter)
 	}
 	w.args = append(w.args, f.Limit+1)
-	rows, err := db.read.QueryContext(ctx, `SELECT `+refundCols+` FROM refunds r JOIN transactions t ON t.id = r.transaction_id
+	out, err := collect(ctx, db.read, scanRefund, `SELECT `+refundCols+` FROM refunds r JOIN transactions t ON t.id = r.transaction_id
 		WHERE `+strings.Join(w.conds, " AND ")+` ORDER BY r.id DESC LIMIT $`+strconv.Itoa(len(w.args)), w.args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []*kassa.Refund
-	for rows.Next() {
-		r, err := scanRefund(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, r)
-	}
-	return trimPage(out, f.Limit, rows.Err())
+	return trimPage(out, f.Limit, err)
 }
 
 // ---- events
@@ -605,20 +555,8 @@ func (db *DB) ListEvents(ctx context.Context, pr kassa.Principal, f kassa.EventF
 	if f.PaymentID != "" {
 		w.add("payment_id = ?", f.PaymentID)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+eventCols+` FROM events`+w.page(f.Page), w.args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-	var out []*kassa.Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, false, err
-		}
-		out = append(out, e)
-	}
-	return trimPage(out, f.Limit, rows.Err())
+	out, err := collect(ctx, db.read, scanEvent, `SELECT `+eventCols+` FROM events`+w.page(f.Page), w.args...)
+	return trimPage(out, f.Limit, err)
 }
 
 // ---- idempotency keys
@@ -682,4 +620,22 @@ func (t *tx) RefundByTransaction(ctx context.Context, txnID string) (*kassa.Refu
 		return nil, notFound("refund for transaction", txnID)
 	}
 	return r, err
+}
+
+// collect runs a query on q and scans every row with scan.
+func collect[T any](ctx context.Context, q queryer, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }

@@ -51,21 +51,8 @@ func (db *DB) ShoplazzaShop(ctx context.Context, shopDomain string) (*engine.Sho
 
 // ShoplazzaShopsOf implements engine.ShoplazzaStore.
 func (db *DB) ShoplazzaShopsOf(ctx context.Context, merchantID string) ([]*engine.ShoplazzaBindingRecord, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT `+shoplazzaShopCols+` FROM shoplazza_shops WHERE merchant_id = $1
+	return collect(ctx, db.read, func(r rowScanner) (*engine.ShoplazzaBindingRecord, error) { return scanShoplazzaShop(r, merchantID) }, `SELECT `+shoplazzaShopCols+` FROM shoplazza_shops WHERE merchant_id = $1
 		ORDER BY shop_domain`, merchantID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []*engine.ShoplazzaBindingRecord
-	for rows.Next() {
-		r, err := scanShoplazzaShop(rows, merchantID)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
 }
 
 // PutShoplazzaShop implements engine.ShoplazzaStore.
