@@ -53,6 +53,11 @@ type Config struct {
 	// KeyCacheTTL is how long a verified API key is remembered (30s), so
 	// that authentication is not a database read on every request.
 	KeyCacheTTL time.Duration
+	// MaxChargeAttempts is how many declined charges a payment accepts
+	// before it refuses further confirms (10): a payment is one purchase,
+	// and an unbounded retry loop on it is how stolen card numbers get
+	// tested. The merchant creates a new payment to start over.
+	MaxChargeAttempts int
 	// ClientSecretTTL is how long after a payment's creation its client
 	// secret opens the checkout form (DefaultClientSecretTTL, 15 minutes).
 	// Order payment pages renew their payment on the same schedule.
@@ -74,6 +79,9 @@ func (c *Config) defaults() {
 	def(&c.IdempotencyLease, time.Minute)
 	def(&c.KeyCacheTTL, 30*time.Second)
 	def(&c.ClientSecretTTL, DefaultClientSecretTTL)
+	if c.MaxChargeAttempts == 0 {
+		c.MaxChargeAttempts = 10
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}

@@ -259,6 +259,20 @@ func (e *Engine) ConfirmPayment(ctx context.Context, pr kassa.Principal, id stri
 		if err := p.CheckConfirm(now); err != nil {
 			return err
 		}
+		txns, err := tx.PaymentTransactions(ctx, p.ID)
+		if err != nil {
+			return err
+		}
+		declined := 0
+		for _, x := range txns {
+			if (x.Type == kassa.TxnSale || x.Type == kassa.TxnAuthorize) && x.Status == kassa.TxnFailed {
+				declined++
+			}
+		}
+		if declined >= e.cfg.MaxChargeAttempts {
+			return kassa.Errorf(kassa.EINVALID, "payment_attempts_exceeded",
+				"payment %s was declined %d times and takes no more attempts; create a new payment", p.ID, declined)
+		}
 		if txn, err = e.writePendingCharge(ctx, tx, p, now); err != nil {
 			return err
 		}
