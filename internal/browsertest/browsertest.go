@@ -9,6 +9,7 @@ package browsertest
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,5 +62,70 @@ func New(t testing.TB, timeout time.Duration) context.Context {
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("starting Chromium: %v", err)
 	}
+	return ctx
+}
+
+// Do runs chromedp actions in ctx and fails the test on an error.
+func Do(t testing.TB, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// WaitJS evaluates expr in ctx until it is true (for up to 20 s),
+// tolerating navigations in between: a redirect back to the shop, a frame
+// being replaced.
+func WaitJS(t testing.TB, ctx context.Context, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("waiting for %s (at %s): %v", expr, loc, last)
+}
+
+// Frame returns a context acting inside the first iframe whose URL starts
+// with prefix, waiting up to 20 s for it. Chrome runs a cross-site iframe as
+// a target of its own, so it is found among the browser's targets, not in
+// the page's DOM.
+func Frame(t testing.TB, ctx context.Context, prefix string) context.Context {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		infos, err := chromedp.Targets(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, info := range infos {
+			if info.Type == "iframe" && strings.HasPrefix(info.URL, prefix) {
+				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
+				t.Cleanup(cancel)
+				return fctx
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	loc, _ := chromedp.Run(ctx, chromedp.Location())
+	t.Fatalf("no iframe at %s appeared (page at %s)", prefix, loc)
+	return nil
+}
+
+// Form returns a context acting inside Kassa's card form served by the
+// gateway at gatewayURL, once its card number field shows: the tab itself
+// in redirect mode, else the form's iframe.
+func Form(t testing.TB, ctx context.Context, gatewayURL, mode string) context.Context {
+	t.Helper()
+	if mode != "redirect" {
+		ctx = Frame(t, ctx, gatewayURL+"/pay/")
+	}
+	Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
 	return ctx
 }

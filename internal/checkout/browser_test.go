@@ -144,73 +144,20 @@ func tab(t *testing.T, browser context.Context) context.Context {
 	return ctx
 }
 
-func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func poll(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))
-}
-
-// waitJS evaluates expr until it is true, tolerating navigations of the
-// page in between (a redirect back to the shop, a frame being replaced).
-func waitJS(t *testing.T, ctx context.Context, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: %v", expr, last)
-}
-
-// formContext returns a context acting inside the checkout form: the tab
-// itself in redirect mode, else the cross-site iframe, which Chrome runs as
-// a target of its own.
-func (g *gateway) formContext(t *testing.T, ctx context.Context, mode string) context.Context {
-	t.Helper()
-	if mode == "redirect" {
-		run(t, ctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
-		return ctx
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		infos, err := chromedp.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range infos {
-			if info.Type == "iframe" && strings.HasPrefix(info.URL, g.url+"/pay/") {
-				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				run(t, fctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
-				return fctx
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("the checkout iframe did not appear")
-	return nil
 }
 
 // checkout opens the shop, picks mode and locale and presses Pay.
 func (g *gateway) checkout(t *testing.T, ctx context.Context, mode, locale string) (form context.Context, paymentID string) {
 	t.Helper()
-	run(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.Navigate(g.shopURL+"/"),
 		chromedp.Click(chromedp.CSS("#mode-"+mode)),
 		chromedp.SetValue(chromedp.CSS("#locale"), locale),
 		chromedp.Click(chromedp.CSS("#pay")),
 	)
-	form = g.formContext(t, ctx, mode)
+	form = browsertest.Form(t, ctx, g.url, mode)
 	id, err := chromedp.Run(form, chromedp.Evaluate[string](`JSON.parse(document.getElementById('kassa-config').textContent).state.payment_id`))
 	if err != nil {
 		t.Fatal(err)
@@ -220,7 +167,7 @@ func (g *gateway) checkout(t *testing.T, ctx context.Context, mode, locale strin
 
 func enterCard(t *testing.T, form context.Context, number, expiry, cvc string) {
 	t.Helper()
-	run(t, form,
+	browsertest.Do(t, form,
 		chromedp.Clear(chromedp.CSS("#card-number")),
 		chromedp.SendKeys(chromedp.CSS("#card-number"), number),
 		chromedp.Clear(chromedp.CSS("#card-expiry")),
@@ -237,8 +184,8 @@ const goodExpiry = "12 / 34"
 // a frame of the form (same origin as the form).
 func answerChallenge(t *testing.T, form context.Context, button string) {
 	t.Helper()
-	run(t, form, chromedp.WaitVisible(chromedp.CSS("#challenge")))
-	waitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
+	browsertest.Do(t, form, chromedp.WaitVisible(chromedp.CSS("#challenge")))
+	browsertest.WaitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
 		const b = d && d.getElementById('`+button+`'); if (!b) return false; b.click(); return true; })()`)
 }
 
@@ -247,7 +194,7 @@ func answerChallenge(t *testing.T, form context.Context, button string) {
 // For embedded and pop-up it also verifies the postMessage'd result here.
 func (g *gateway) shopResult(t *testing.T, ctx context.Context, mode, paymentID string) string {
 	t.Helper()
-	waitJS(t, ctx, fmt.Sprintf(`location.href.startsWith(%q) && document.querySelector('#result[data-verified]') !== null`, g.shopURL+"/"))
+	browsertest.WaitJS(t, ctx, fmt.Sprintf(`location.href.startsWith(%q) && document.querySelector('#result[data-verified]') !== null`, g.shopURL+"/"))
 	attrs, err := chromedp.Run(ctx, chromedp.Attributes(chromedp.CSS("#result")))
 	if err != nil {
 		t.Fatal(err)
@@ -283,7 +230,7 @@ func (g *gateway) expect(t *testing.T, ctx context.Context, mode, paymentID, wan
 
 func formError(t *testing.T, form context.Context) string {
 	t.Helper()
-	run(t, form, chromedp.WaitVisible(chromedp.CSS("#form-error")))
+	browsertest.Do(t, form, chromedp.WaitVisible(chromedp.CSS("#form-error")))
 	s, err := chromedp.Run(form, chromedp.Text(chromedp.CSS("#form-error")))
 	if err != nil {
 		t.Fatal(err)
@@ -336,9 +283,9 @@ func TestBrowserCheckout(t *testing.T) {
 			}
 			// The shopper gives up.
 			if mode == "popup" {
-				run(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
+				browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
 			} else {
-				run(t, form, chromedp.Click(chromedp.CSS("#cancel-button")))
+				browsertest.Do(t, form, chromedp.Click(chromedp.CSS("#cancel-button")))
 			}
 			g.expect(t, ctx, mode, id, "canceled")
 		})
@@ -348,13 +295,13 @@ func TestBrowserCheckout(t *testing.T) {
 			g.offset.Store(int64(16 * time.Minute))
 			defer g.offset.Store(0)
 			enterCard(t, form, "4242424242424242", goodExpiry, "123")
-			run(t, form, poll(`document.getElementById('checkout').dataset.state === 'expired'`))
+			browsertest.Do(t, form, poll(`document.getElementById('checkout').dataset.state === 'expired'`))
 			title, err := chromedp.Run(form, chromedp.Text(chromedp.CSS("#result-title")))
 			if err != nil || !strings.Contains(title, "expired") {
 				t.Errorf("expired form title %q, %v", title, err)
 			}
 			if mode == "redirect" {
-				run(t, form, chromedp.Click(chromedp.CSS("#result-return")))
+				browsertest.Do(t, form, chromedp.Click(chromedp.CSS("#result-return")))
 			}
 			g.expect(t, ctx, mode, id, "requires_payment_method")
 		})
@@ -388,7 +335,7 @@ func TestBrowserCheckout(t *testing.T) {
 		if before != frame {
 			t.Fatalf("iframe is %d px tall for a %d px form", frame, before)
 		}
-		run(t, form, chromedp.Click(chromedp.CSS("#pay-button")), chromedp.WaitVisible(chromedp.CSS("#card-number-error")))
+		browsertest.Do(t, form, chromedp.Click(chromedp.CSS("#pay-button")), chromedp.WaitVisible(chromedp.CSS("#card-number-error")))
 		after, frame := fits()
 		if after <= before || after != frame {
 			t.Errorf("after inline errors the form is %d px (was %d) and the iframe %d px", after, before, frame)
@@ -403,7 +350,7 @@ func TestBrowserCheckout(t *testing.T) {
 			CheckoutURL string `json:"checkout_url"`
 		}
 		g.api("POST", "/v1/payments", `{"amount":2599,"currency":"EUR"}`, &p)
-		run(t, ctx, chromedp.Navigate(p.CheckoutURL+"?locale=en"), chromedp.WaitVisible(chromedp.CSS("#card-number")))
+		browsertest.Do(t, ctx, chromedp.Navigate(p.CheckoutURL+"?locale=en"), chromedp.WaitVisible(chromedp.CSS("#card-number")))
 		focused := func(id string) {
 			t.Helper()
 			got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.activeElement ? document.activeElement.id : ''`))
@@ -411,15 +358,15 @@ func TestBrowserCheckout(t *testing.T) {
 				t.Fatalf("focus on %q, want %s (%v)", got, id, err)
 			}
 		}
-		run(t, ctx, chromedp.KeyEvent("\t"))
+		browsertest.Do(t, ctx, chromedp.KeyEvent("\t"))
 		focused("card-number")
-		run(t, ctx, chromedp.KeyEvent("4242424242424242\t"))
+		browsertest.Do(t, ctx, chromedp.KeyEvent("4242424242424242\t"))
 		focused("card-expiry")
-		run(t, ctx, chromedp.KeyEvent("1234\t"))
+		browsertest.Do(t, ctx, chromedp.KeyEvent("1234\t"))
 		focused("card-cvc")
-		run(t, ctx, chromedp.KeyEvent("123\t"))
+		browsertest.Do(t, ctx, chromedp.KeyEvent("123\t"))
 		focused("card-holder")
-		run(t, ctx, chromedp.KeyEvent("Ana Keys\r"))
+		browsertest.Do(t, ctx, chromedp.KeyEvent("Ana Keys\r"))
 		// The hosted page then leaves for the payment's return URL, so the
 		// API is asked instead of the page.
 		st := ""
@@ -435,9 +382,9 @@ func TestBrowserCheckout(t *testing.T) {
 	t.Run("popup/closed_by_shopper", func(t *testing.T) {
 		ctx := tab(t, browser)
 		_, id := g.checkout(t, ctx, "popup", "en")
-		run(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
+		browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
 		g.expect(t, ctx, "popup", id, "canceled")
-		run(t, ctx, poll(`document.querySelector('[data-kassa-overlay]') === null`))
+		browsertest.Do(t, ctx, poll(`document.querySelector('[data-kassa-overlay]') === null`))
 	})
 	t.Run("screenshots", func(t *testing.T) { screenshots(t, g, browser) })
 
@@ -475,7 +422,7 @@ func screenshots(t *testing.T, g *gateway, browser context.Context) {
 				CheckoutURL string `json:"checkout_url"`
 			}
 			g.api("POST", "/v1/payments", `{"amount":123450,"currency":"USD","description":"Kassa T-shirt ×3"}`, &p)
-			run(t, ctx,
+			browsertest.Do(t, ctx,
 				chromedp.EmulateViewport(vp.w, vp.h),
 				chromedp.Navigate(p.CheckoutURL+"?locale="+locale),
 				chromedp.WaitVisible(chromedp.CSS("#card-number")),

@@ -24,13 +24,6 @@ import (
 // skipped when it is missing, failed under CI=true. Every page visited is
 // saved as a PNG under testoutput/screenshots/dashboard/.
 
-func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func eval[T any](t *testing.T, ctx context.Context, js string) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
@@ -61,7 +54,7 @@ func bodyText(t *testing.T, ctx context.Context) string {
 
 func browserLogin(t *testing.T, ctx context.Context, base, email string) {
 	t.Helper()
-	do(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.Navigate(base+"/dashboard/login"),
 		chromedp.WaitVisible(chromedp.CSS("#email")),
 		chromedp.SendKeys(chromedp.CSS("#email"), email),
@@ -92,7 +85,7 @@ func focus(t *testing.T, ctx context.Context) focused {
 // tag:text) and is visibly marked.
 func tab(t *testing.T, ctx context.Context, want string) {
 	t.Helper()
-	do(t, ctx, chromedp.KeyEvent("\t"))
+	browsertest.Do(t, ctx, chromedp.KeyEvent("\t"))
 	if f := focus(t, ctx); f.ID != want || !f.Outline {
 		t.Fatalf("after Tab the focus is on %q (outline %v), want %q with a visible outline", f.ID, f.Outline, want)
 	}
@@ -103,15 +96,15 @@ func tab(t *testing.T, ctx context.Context, want string) {
 // Enter submits.
 func keyboardLogin(t *testing.T, ctx context.Context, base, email string) {
 	t.Helper()
-	do(t, ctx, chromedp.Navigate(base+"/dashboard/login"), chromedp.WaitVisible(chromedp.CSS("#email")))
+	browsertest.Do(t, ctx, chromedp.Navigate(base+"/dashboard/login"), chromedp.WaitVisible(chromedp.CSS("#email")))
 	if f := focus(t, ctx); f.ID != "email" {
 		t.Fatalf("the login page opens with the focus on %q, not the email field", f.ID)
 	}
-	do(t, ctx, chromedp.KeyEvent(email))
+	browsertest.Do(t, ctx, chromedp.KeyEvent(email))
 	tab(t, ctx, "password")
-	do(t, ctx, chromedp.KeyEvent(password(email)))
+	browsertest.Do(t, ctx, chromedp.KeyEvent(password(email)))
 	tab(t, ctx, "login")
-	do(t, ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS("#logout")))
+	browsertest.Do(t, ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS("#logout")))
 }
 
 // tabWalk presses Tab through the whole page (at most 80 stops) and checks
@@ -123,16 +116,16 @@ func tabWalk(t *testing.T, ctx context.Context, page string) {
 	if n := eval[int64](t, ctx, `document.querySelectorAll('[tabindex]:not([tabindex="-1"]):not([tabindex="0"])').length`); n != 0 {
 		t.Errorf("%s: %d elements with a positive tabindex", page, n)
 	}
-	do(t, ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)`))
-	do(t, ctx, chromedp.KeyEvent("\t"))
+	browsertest.Do(t, ctx, chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0)`))
+	browsertest.Do(t, ctx, chromedp.KeyEvent("\t"))
 	if skip := eval[bool](t, ctx, `(() => { const e = document.activeElement, r = e.getBoundingClientRect();
 		return e.classList.contains("skip") && r.left >= 0 && r.top >= 0 && r.width > 0; })()`); !skip {
 		t.Errorf("%s: the first Tab stop is not a visible skip link (%+v)", page, focus(t, ctx))
 	}
 	// Each stop must come after the previous one in document order.
-	do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.__prev = document.activeElement`))
+	browsertest.Do(t, ctx, chromedp.Evaluate[chromedp.Void](`window.__prev = document.activeElement`))
 	for i := 0; i < 80; i++ {
-		do(t, ctx, chromedp.KeyEvent("\t"))
+		browsertest.Do(t, ctx, chromedp.KeyEvent("\t"))
 		if i == 79 {
 			t.Errorf("%s: more than 80 Tab stops", page)
 		}
@@ -192,26 +185,26 @@ func TestBrowserDashboard(t *testing.T) {
 	payB := g.pay(g.b, 7000, "order-b-1", "bob@b.example")
 
 	// Logged out: a payment's URL lands on the login page and shows no data.
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#email")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#email")))
 	if txt := bodyText(t, ctx); strings.Contains(txt, "ann@a.example") || strings.Contains(txt, payA) {
 		t.Fatal("logged-out page shows payment data")
 	}
 	shot(t, ctx, "login")
 
 	keyboardLogin(t, ctx, g.url, g.a.admin)
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("svg.chart")))
 	if txt := bodyText(t, ctx); !strings.Contains(txt, "69.99 USD") || !strings.Contains(txt, "30.00 EUR") || !strings.Contains(txt, "insufficient funds") {
 		t.Fatalf("overview lacks today's volume per currency or the decline reason: %s", txt)
 	}
 	shot(t, ctx, "overview")
 
 	// Find the payment by the shopper's email.
-	do(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.Navigate(g.url+"/dashboard/payments"),
 		chromedp.WaitVisible(chromedp.CSS("#q")),
 	)
 	shot(t, ctx, "payments")
-	do(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.SendKeys(chromedp.CSS("#q"), "ann@a.example"),
 		chromedp.Click(chromedp.CSS("#search")),
 		// Two rows before the search, one after.
@@ -223,7 +216,7 @@ func TestBrowserDashboard(t *testing.T) {
 	shot(t, ctx, "payments-search")
 
 	// Refund part of it.
-	do(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.Click(chromedp.CSS(`a[href="/dashboard/payments/`+payA+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#refund-amount")),
 	)
@@ -232,10 +225,10 @@ func TestBrowserDashboard(t *testing.T) {
 		t.Fatalf("refund without CSRF token: HTTP %d", st)
 	}
 	// By keyboard: amount, Tab to the reason, Tab to the button, Enter.
-	do(t, ctx, chromedp.Focus(chromedp.CSS("#refund-amount")), chromedp.KeyEvent("12.34"))
+	browsertest.Do(t, ctx, chromedp.Focus(chromedp.CSS("#refund-amount")), chromedp.KeyEvent("12.34"))
 	tab(t, ctx, "refund-reason")
 	tab(t, ctx, "refund")
-	do(t, ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(".notice")))
+	browsertest.Do(t, ctx, chromedp.KeyEvent("\r"), chromedp.WaitVisible(chromedp.CSS(".notice")))
 	refunded, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#refunded")))
 	if err != nil || refunded != "12.34 USD" {
 		t.Fatalf("refunded shows %q (%v)", refunded, err)
@@ -261,17 +254,17 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 
 	// Another merchant's payment does not exist for this merchant's staff.
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payB), chromedp.WaitVisible(chromedp.CSS("#error")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payB), chromedp.WaitVisible(chromedp.CSS("#error")))
 	if txt := bodyText(t, ctx); strings.Contains(txt, "bob@b.example") || strings.Contains(txt, "70.00") {
 		t.Fatal("another merchant's payment is shown")
 	}
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments?q=bob@b.example"), chromedp.WaitVisible(chromedp.CSS("#payments")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments?q=bob@b.example"), chromedp.WaitVisible(chromedp.CSS("#payments")))
 	if n := eval[int64](t, ctx, `document.querySelectorAll("#payments tbody a").length`); n != 0 {
 		t.Fatal("search finds another merchant's payment")
 	}
 
 	for _, page := range []string{"refunds", "orders", "webhooks", "keys", "settings", "team"} {
-		do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"+page), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		if unlabeled := eval[int64](t, ctx, `[...document.querySelectorAll('input:not([type=hidden]),select,textarea')].filter(i => i.labels.length === 0).length`); unlabeled != 0 {
 			t.Errorf("%s: %d form fields without a label", page, unlabeled)
 		}
@@ -279,14 +272,14 @@ func TestBrowserDashboard(t *testing.T) {
 	}
 	// Orders: the admin holds an order and releases it again; the API sees both steps.
 	ord := g.order(g.a, "100", "ACC-BROWSER-1", false)
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/orders"), chromedp.WaitVisible(chromedp.CSS(`#orders a[href="/dashboard/orders/`+ord.ID+`"]`)))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/orders"), chromedp.WaitVisible(chromedp.CSS(`#orders a[href="/dashboard/orders/`+ord.ID+`"]`)))
 	shot(t, ctx, "orders")
-	do(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.Click(chromedp.CSS(`#orders a[href="/dashboard/orders/`+ord.ID+`"]`)),
 		chromedp.WaitVisible(chromedp.CSS("#order-hold")),
 	)
 	shot(t, ctx, "order")
-	do(t, ctx,
+	browsertest.Do(t, ctx,
 		chromedp.SendKeys(chromedp.CSS(`form[action$="/hold"] input[name=reason]`), "call the sender"),
 		chromedp.Click(chromedp.CSS("#order-hold")),
 		chromedp.WaitVisible(chromedp.CSS("#order-release")),
@@ -301,12 +294,12 @@ func TestBrowserDashboard(t *testing.T) {
 	if o := g.orderNow(g.a, ord.ID); o.Status != kassa.OrderHold {
 		t.Fatalf("the engine has the order in %s", o.Status)
 	}
-	do(t, ctx, chromedp.Click(chromedp.CSS("#order-release")), chromedp.WaitVisible(chromedp.CSS("#order-hold")))
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#order-release")), chromedp.WaitVisible(chromedp.CSS("#order-hold")))
 	if o := g.orderNow(g.a, ord.ID); o.Status != kassa.OrderNew || len(o.History) != 3 {
 		t.Fatalf("after release the engine has %s with %d steps", o.Status, len(o.History))
 	}
 	// Settings: the Shoplazza and Izipay panels, and creating Izipay credentials.
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/settings"), chromedp.WaitVisible(chromedp.CSS("#panel-shoplazza #bind-shop")),
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/settings"), chromedp.WaitVisible(chromedp.CSS("#panel-shoplazza #bind-shop")),
 		chromedp.WaitVisible(chromedp.CSS("#panel-izipay #izipay-create")),
 		chromedp.SendKeys(chromedp.CSS("#shop-domain"), "browser.myshoplaza.com"),
 		chromedp.SendKeys(chromedp.CSS("#shop-app-id"), "app-browser"),
@@ -326,20 +319,20 @@ func TestBrowserDashboard(t *testing.T) {
 	// Every page: keyboard walk (visible focus, document order), a
 	// screenshot on a desktop and on a 360 px phone, where the layout
 	// reflows without sideways scrolling (wide tables scroll in their box).
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/webhooks/"+ep.ID), chromedp.WaitVisible(chromedp.CSS("#attempts")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/webhooks/"+ep.ID), chromedp.WaitVisible(chromedp.CSS("#attempts")))
 	for deadline := time.Now().Add(15 * time.Second); !strings.Contains(bodyText(t, ctx), `{"received":true}`); {
 		if time.Now().After(deadline) {
 			t.Fatal("no delivery reached the endpoint's log")
 		}
-		do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#attempts")))
+		browsertest.Do(t, ctx, chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#attempts")))
 	}
 	shot(t, ctx, "webhook")
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 	if tl := bodyText(t, ctx); !strings.Contains(tl, "refund.succeeded → "+receiver.URL) || !strings.Contains(tl, "HTTP 200") {
 		t.Fatalf("the timeline lacks the deliveries: %s", tl)
 	}
 	shot(t, ctx, "payment")
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/team"), chromedp.WaitVisible(chromedp.CSS("#users")),
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/team"), chromedp.WaitVisible(chromedp.CSS("#users")),
 		chromedp.SendKeys(chromedp.CSS("#invite-email"), "new@a.example"), chromedp.Click(chromedp.CSS("#invite")),
 		chromedp.WaitVisible(chromedp.CSS("#invite-link")))
 	shot(t, ctx, "team-invited")
@@ -363,28 +356,28 @@ func TestBrowserDashboard(t *testing.T) {
 		{"invite", strings.TrimPrefix(invite, g.url), "#invite-password"},
 	}
 	for _, p := range pages {
-		do(t, ctx, chromedp.Navigate(g.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
+		browsertest.Do(t, ctx, chromedp.Navigate(g.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
 		tabWalk(t, ctx, p.name)
 	}
-	do(t, ctx, chromedp.EmulateViewport(360, 780))
+	browsertest.Do(t, ctx, chromedp.EmulateViewport(360, 780))
 	for _, p := range pages {
-		do(t, ctx, chromedp.Navigate(g.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
+		browsertest.Do(t, ctx, chromedp.Navigate(g.url+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)))
 		if w := eval[int64](t, ctx, `document.documentElement.scrollWidth`); w > 360 {
 			wide := eval[string](t, ctx, `[...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > 360).slice(0, 5).map(e => e.tagName + "." + e.className + "#" + e.id + " " + Math.round(e.getBoundingClientRect().right)).join(", ")`)
 			t.Errorf("%s is %d px wide on a 360 px phone: %s", p.name, w, wide)
 		}
 		shot(t, ctx, p.name+"-360px")
 	}
-	do(t, ctx, chromedp.EmulateViewport(1280, 900))
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/no-such-page"), chromedp.WaitVisible(chromedp.CSS("#error")))
+	browsertest.Do(t, ctx, chromedp.EmulateViewport(1280, 900))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/no-such-page"), chromedp.WaitVisible(chromedp.CSS("#error")))
 	shot(t, ctx, "not-found")
-	do(t, ctx, chromedp.Navigate(invite), chromedp.WaitVisible(chromedp.CSS("#invite-password")))
+	browsertest.Do(t, ctx, chromedp.Navigate(invite), chromedp.WaitVisible(chromedp.CSS("#invite-password")))
 	shot(t, ctx, "invite")
 
 	// Logout: the same URL now asks for a login.
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("#logout")),
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/"), chromedp.WaitVisible(chromedp.CSS("#logout")),
 		chromedp.Click(chromedp.CSS("#logout")), chromedp.WaitVisible(chromedp.CSS("#email")))
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#email")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#email")))
 	if strings.Contains(bodyText(t, ctx), "ann@a.example") {
 		t.Fatal("payment visible after logout")
 	}
@@ -392,7 +385,7 @@ func TestBrowserDashboard(t *testing.T) {
 	// A viewer sees the payment but has no refund button, and a refund
 	// posted with a valid token is still refused.
 	browserLogin(t, ctx, g.url, g.a.viewer)
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/payments/"+payA), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 	if n := eval[int64](t, ctx, `document.querySelectorAll("#refund, #refund-amount").length`); n != 0 {
 		t.Fatal("viewer sees the refund form")
 	}
@@ -402,7 +395,7 @@ func TestBrowserDashboard(t *testing.T) {
 	shot(t, ctx, "payment-viewer")
 	// The viewer reads the order but has no buttons, and a hold posted with
 	// a valid token is refused.
-	do(t, ctx, chromedp.Navigate(g.url+"/dashboard/orders/"+ord.ID), chromedp.WaitVisible(chromedp.CSS("#timeline")))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/dashboard/orders/"+ord.ID), chromedp.WaitVisible(chromedp.CSS("#timeline")))
 	if n := eval[int64](t, ctx, `document.querySelectorAll("main form button").length`); n != 0 {
 		t.Fatalf("viewer sees %d order buttons", n)
 	}

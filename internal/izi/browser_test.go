@@ -17,13 +17,6 @@ import (
 // Browser tests of the payment and order pages in headless Chromium (Debian
 // chromium, as internal/checkout's browser tests run it).
 
-func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func text(t *testing.T, ctx context.Context, sel string) string {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -36,20 +29,6 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 func evalBool(ctx context.Context, expr string) bool {
 	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
 	return err == nil && ok
-}
-
-// waitJS evaluates expr until it is true, tolerating navigations.
-func waitJS(t *testing.T, ctx context.Context, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if evalBool(ctx, expr) {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	loc, _ := chromedp.Run(ctx, chromedp.Location())
-	t.Fatalf("waiting for %s (at %s)", expr, loc)
 }
 
 // TestPagesInBrowser: the shopper opens the payment page (Spanish), sees
@@ -65,7 +44,7 @@ func TestPagesInBrowser(t *testing.T) {
 	o := g.createOrder(f)
 	uid := strconv.FormatInt(o.UID, 10)
 
-	run(t, ctx, chromedp.Navigate(o.PaymentURL), chromedp.WaitVisible(chromedp.CSS("#pay")))
+	browsertest.Do(t, ctx, chromedp.Navigate(o.PaymentURL), chromedp.WaitVisible(chromedp.CSS("#pay")))
 	if got := text(t, ctx, "#in-amount"); got != "100,00 PEN" {
 		t.Errorf("in amount %q", got)
 	}
@@ -80,13 +59,13 @@ func TestPagesInBrowser(t *testing.T) {
 	}
 
 	// Pay: Kassa's card form, then back to the order page.
-	run(t, ctx, chromedp.Click(chromedp.CSS("#pay")), chromedp.WaitVisible(chromedp.CSS("#card-number")),
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#pay")), chromedp.WaitVisible(chromedp.CSS("#card-number")),
 		chromedp.SendKeys(chromedp.CSS("#card-number"), "4242424242424242"),
 		chromedp.SendKeys(chromedp.CSS("#card-expiry"), "12 / 34"),
 		chromedp.SendKeys(chromedp.CSS("#card-cvc"), "123"),
 		chromedp.Click(chromedp.CSS("#pay-button")))
 	orderPath := "/es/order/" + uid + "/" + o.Secret
-	waitJS(t, ctx, `location.pathname === '`+orderPath+`' && document.querySelector('#timeline') !== null`)
+	browsertest.WaitJS(t, ctx, `location.pathname === '`+orderPath+`' && document.querySelector('#timeline') !== null`)
 	// The payout runs in the background: reload until the order is done
 	// (the page refreshes itself every 5 s; the test does not wait for that).
 	deadline := time.Now().Add(20 * time.Second)
@@ -94,7 +73,7 @@ func TestPagesInBrowser(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("order page never showed done: %s", text(t, ctx, "#status"))
 		}
-		run(t, ctx, chromedp.Reload())
+		browsertest.Do(t, ctx, chromedp.Reload())
 	}
 	if got := text(t, ctx, "#status"); got != "Completado" {
 		t.Errorf("status %q", got)
@@ -111,7 +90,7 @@ func TestPagesInBrowser(t *testing.T) {
 		t.Errorf("return button %q %v", href, err)
 	}
 	// Another language of the same page.
-	run(t, ctx, chromedp.Click(chromedp.CSS(`a[hreflang="ru"]`)), chromedp.WaitVisible(chromedp.CSS("#status")))
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS(`a[hreflang="ru"]`)), chromedp.WaitVisible(chromedp.CSS("#status")))
 	if got := text(t, ctx, "#status"); got != "Выполнена" {
 		t.Errorf("ru status %q", got)
 	}
@@ -122,7 +101,7 @@ func TestPagesInBrowser(t *testing.T) {
 		{"en", "Done", "Pay for order ", "Order "}, {"es", "Completado", "Pagar el pedido ", "Pedido "}, {"ru", "Выполнена", "Оплата заявки ", "Заявка "},
 	} {
 		for kind, title := range map[string]string{"payment": c.payment + uid, "order": c.order + uid} {
-			run(t, ctx, chromedp.Navigate(g.url+"/"+c.lang+"/"+kind+"/"+uid+"/"+o.Secret), chromedp.WaitVisible(chromedp.CSS("#status")))
+			browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/"+c.lang+"/"+kind+"/"+uid+"/"+o.Secret), chromedp.WaitVisible(chromedp.CSS("#status")))
 			if got := text(t, ctx, "#status"); got != c.done {
 				t.Errorf("%s %s page: status %q, want %q", c.lang, kind, got, c.done)
 			}
@@ -137,7 +116,7 @@ func TestPagesInBrowser(t *testing.T) {
 	h.Set("hideOutData", "true")
 	hidden := g.createOrder(h)
 	for _, u := range []string{hidden.PaymentURL, hidden.OrderURL} {
-		run(t, ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("#status")))
+		browsertest.Do(t, ctx, chromedp.Navigate(u), chromedp.WaitVisible(chromedp.CSS("#status")))
 		if evalBool(ctx, `document.querySelector('#to-values') !== null || document.querySelector('#out-amount') !== null || document.body.innerText.includes('ACC99999999')`) {
 			t.Errorf("%s shows the hidden recipient", u)
 		}
@@ -146,14 +125,14 @@ func TestPagesInBrowser(t *testing.T) {
 	if code, b, _ := g.do("POST", "/v1/orders/"+hidden.ID+"/delete", "", "", true); code != 200 {
 		t.Fatalf("delete: %d %s", code, b)
 	}
-	run(t, ctx, chromedp.Navigate(hidden.OrderURL), chromedp.WaitVisible(chromedp.CSS("#return")))
+	browsertest.Do(t, ctx, chromedp.Navigate(hidden.OrderURL), chromedp.WaitVisible(chromedp.CSS("#return")))
 	if href, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#return').href`)); !strings.HasSuffix(href, "status=error") {
 		t.Errorf("return button of a deleted order %q", href)
 	}
 
 	// A wrong secret shows nothing of the order.
 	for _, kind := range []string{"payment", "order"} {
-		run(t, ctx, chromedp.Navigate(g.url+"/en/"+kind+"/"+uid+"/"+wrongSecret(o.Secret)), chromedp.WaitVisible(chromedp.CSS("#title")))
+		browsertest.Do(t, ctx, chromedp.Navigate(g.url+"/en/"+kind+"/"+uid+"/"+wrongSecret(o.Secret)), chromedp.WaitVisible(chromedp.CSS("#title")))
 		if got := text(t, ctx, "#title"); got != "Order not found" {
 			t.Errorf("%s page with a wrong secret: %q", kind, got)
 		}

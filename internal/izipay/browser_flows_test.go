@@ -22,7 +22,7 @@ func (g *kassaGW) open(t *testing.T, b context.Context, order, tid, typeForm str
 	g.mu.Lock()
 	g.ipns, g.posts, g.results = nil, nil, nil
 	g.mu.Unlock()
-	do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order="+order+"&tid="+tid))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order="+order+"&tid="+tid))
 	call := fmt.Sprintf(`pay(%q, "10.50", "10.50"`, typeForm)
 	for _, a := range args {
 		call += ", " + a
@@ -63,19 +63,19 @@ func TestBrowserIzipayAppearance(t *testing.T) {
 	t.Run("logo and theme", func(t *testing.T) {
 		ctx := g.open(t, b, "ORD000100", "16881500820100", "embedded",
 			`{ logo: location.origin + '/logo.png', theme: 'green', customTheme: { colors: 'ignored' } }`)
-		form := g.form(t, ctx, "embedded")
-		waitJS(t, form, `(() => { const i = document.querySelector('img.logo');
+		form := browsertest.Form(t, ctx, g.url, "embedded")
+		browsertest.WaitJS(t, form, `(() => { const i = document.querySelector('img.logo');
 			return !!i && i.src === `+jsq(g.shopURL+"/logo.png")+` && i.complete && i.naturalWidth === 8; })()`)
-		waitJS(t, form, `getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() === '#1e8a3c'`)
+		browsertest.WaitJS(t, form, `getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() === '#1e8a3c'`)
 	})
 	t.Run("hidden logo, hex colour", func(t *testing.T) {
 		ctx := g.open(t, b, "ORD000101", "16881500820101", "embedded",
 			`{ logo: location.origin + '/logo.png', theme: '#A0B1C2', customize: { visibility: { hideLogo: true } } }`)
-		form := g.form(t, ctx, "embedded")
-		waitJS(t, form, `document.querySelector('img.logo') === null &&
+		form := browsertest.Form(t, ctx, g.url, "embedded")
+		browsertest.WaitJS(t, form, `document.querySelector('img.logo') === null &&
 			getComputedStyle(document.documentElement).getPropertyValue('--accent').trim() === '#a0b1c2'`)
 		payCard(t, form, "4242424242424242")
-		waitJS(t, ctx, `window.izipayResult !== undefined && window.izipayResult.code === '00'`)
+		browsertest.WaitJS(t, ctx, `window.izipayResult !== undefined && window.izipayResult.code === '00'`)
 	})
 }
 
@@ -86,9 +86,9 @@ func TestBrowserIzipayPopupClosed(t *testing.T) {
 	b := browsertest.New(t, 60*time.Second)
 	tid, order := "16881500820200", "ORD000200"
 	ctx := g.open(t, b, order, tid, "pop-up")
-	g.form(t, ctx, "pop-up") // the form is shown and ready
-	do(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
-	waitJS(t, ctx, `window.izipayResult !== undefined && document.querySelector('[data-kassa-overlay]') === null`)
+	browsertest.Form(t, ctx, g.url, "pop-up") // the form is shown and ready
+	browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("[data-kassa-close]")))
+	browsertest.WaitJS(t, ctx, `window.izipayResult !== undefined && document.querySelector('[data-kassa-overlay]') === null`)
 	g.checkSigned(t, "callbackResponse", g.waitFor(t, "callbackResponse result", &g.results), tid, order, "C01")
 	ipn := g.waitFor(t, "IPN", &g.ipns)
 	if ipn.transactionID != tid {
@@ -105,9 +105,9 @@ func TestBrowserIzipayDeclinedThenPaid(t *testing.T) {
 	b := browsertest.New(t, 60*time.Second)
 	tid, order := "16881500820300", "ORD000300"
 	ctx := g.open(t, b, order, tid, "embedded")
-	form := g.form(t, ctx, "embedded")
+	form := browsertest.Form(t, ctx, g.url, "embedded")
 	payCard(t, form, "4000000000000002")
-	waitJS(t, form, `(() => { const e = document.getElementById('form-error'); return !e.hidden && e.textContent.length > 0; })()`)
+	browsertest.WaitJS(t, form, `(() => { const e = document.getElementById('form-error'); return !e.hidden && e.textContent.length > 0; })()`)
 	if got, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`window.izipayResult === undefined`)); err != nil || !got {
 		t.Fatalf("callbackResponse called after a decline (%v)", err)
 	}
@@ -116,7 +116,7 @@ func TestBrowserIzipayDeclinedThenPaid(t *testing.T) {
 		t.Fatal(err)
 	}
 	payCard(t, form, "4242424242424242")
-	waitJS(t, ctx, `window.izipayResult !== undefined`)
+	browsertest.WaitJS(t, ctx, `window.izipayResult !== undefined`)
 	g.checkSigned(t, "callbackResponse", g.waitFor(t, "callbackResponse result", &g.results), tid, order, "00")
 	g.checkSigned(t, "IPN", g.waitFor(t, "IPN", &g.ipns), tid, order, "00")
 }
@@ -129,23 +129,23 @@ func TestBrowserIzipayRedirectCancelAndError(t *testing.T) {
 	t.Run("onCancel", func(t *testing.T) {
 		tid, order := "16881500820400", "ORD000400"
 		ctx := g.open(t, b, order, tid, "redirect")
-		g.form(t, ctx, "redirect")
-		do(t, ctx, chromedp.Click(chromedp.CSS("#cancel-button")))
+		browsertest.Form(t, ctx, g.url, "redirect")
+		browsertest.Do(t, ctx, chromedp.Click(chromedp.CSS("#cancel-button")))
 		post := g.waitFor(t, "redirect POST", &g.posts)
 		if post.path != "/cancel" {
 			t.Fatalf("POSTed to %s, want /cancel", post.path)
 		}
 		g.checkSigned(t, "onCancel POST", post, tid, order, "C01")
-		waitJS(t, ctx, `document.getElementById('received') !== null && location.pathname === '/cancel'`)
+		browsertest.WaitJS(t, ctx, `document.getElementById('received') !== null && location.pathname === '/cancel'`)
 	})
 	t.Run("onError", func(t *testing.T) {
 		tid, order := "16881500820401", "ORD000401"
 		ctx := g.open(t, b, order, tid, "redirect")
-		g.form(t, ctx, "redirect")
+		browsertest.Form(t, ctx, g.url, "redirect")
 		g.offset.Store(int64(16 * time.Minute)) // the client secret's 15 minutes pass
 		t.Cleanup(func() { g.offset.Store(0) })
-		do(t, ctx, chromedp.Reload())
-		do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#result-return")), chromedp.Click(chromedp.CSS("#result-return")))
+		browsertest.Do(t, ctx, chromedp.Reload())
+		browsertest.Do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#result-return")), chromedp.Click(chromedp.CSS("#result-return")))
 		post := g.waitFor(t, "redirect POST", &g.posts)
 		if post.path != "/error" {
 			t.Fatalf("POSTed to %s, want /error", post.path)
@@ -170,11 +170,11 @@ func TestBrowserIzipayLoadFormErrors(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, closeTab := chromedp.NewContext(b)
 			t.Cleanup(closeTab)
-			do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order="+c.order+"&tid="+c.tid))
+			browsertest.Do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order="+c.order+"&tid="+c.tid))
 			if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](c.call+`, true`)); err != nil {
 				t.Fatal(err)
 			}
-			waitJS(t, ctx, `window.izipayResult !== undefined && window.izipayLoadError !== undefined`)
+			browsertest.WaitJS(t, ctx, `window.izipayResult !== undefined && window.izipayLoadError !== undefined`)
 			res, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.izipayResult`))
 			if err != nil {
 				t.Fatal(err)
@@ -208,11 +208,11 @@ func TestBrowserIzipay3DSecureEmbedded(t *testing.T) {
 	b := browsertest.New(t, 60*time.Second)
 	tid, order := "16881500820600", "ORD000600"
 	ctx := g.open(t, b, order, tid, "embedded")
-	form := g.form(t, ctx, "embedded")
+	form := browsertest.Form(t, ctx, g.url, "embedded")
 	payCard(t, form, "4000002500003155")
-	waitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
+	browsertest.WaitJS(t, form, `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
 		const b = d && d.getElementById('approve'); if (b) { b.click(); } return !!b; })()`)
-	waitJS(t, ctx, `window.izipayResult !== undefined`)
+	browsertest.WaitJS(t, ctx, `window.izipayResult !== undefined`)
 	res := g.waitFor(t, "callbackResponse result", &g.results)
 	p, err := verify(g.creds.HashKey, res.body)
 	if err != nil {

@@ -271,57 +271,6 @@ func (g *kassaGW) waitFor(t *testing.T, what string, list *[]received) received 
 	return received{}
 }
 
-func do(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func waitJS(t *testing.T, ctx context.Context, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: %v", expr, last)
-}
-
-// form returns a context inside Kassa's card form: the tab in redirect
-// mode, else the cross-site iframe (its own target in Chrome).
-func (g *kassaGW) form(t *testing.T, ctx context.Context, typeForm string) context.Context {
-	t.Helper()
-	if typeForm == "redirect" {
-		do(t, ctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
-		return ctx
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		infos, err := chromedp.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range infos {
-			if info.Type == "iframe" && strings.HasPrefix(info.URL, g.url+"/pay/") {
-				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				do(t, fctx, chromedp.WaitVisible(chromedp.CSS("#card-number")))
-				return fctx
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	dbg, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(window.izipayResult || null) + document.body.innerHTML`))
-	t.Fatal("the Kassa form iframe did not appear: " + dbg)
-	return nil
-}
-
 // payCard enters the card and pays. The values are set as the form's input
 // events see them (typing into a cross-site frame loses keystrokes when
 // the machine is loaded: CDP key events go to whichever frame has focus);
@@ -329,7 +278,7 @@ func (g *kassaGW) form(t *testing.T, ctx context.Context, typeForm string) conte
 // is a real one, so the frame has a user activation.
 func payCard(t *testing.T, form context.Context, number string) {
 	t.Helper()
-	do(t, form, chromedp.WaitVisible(chromedp.CSS("#card-number")))
+	browsertest.Do(t, form, chromedp.WaitVisible(chromedp.CSS("#card-number")))
 	fill := `((n) => {
 		const set = (id, v) => { const el = document.getElementById(id); el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); };
 		set('card-number', n); set('card-expiry', '12 / 34'); set('card-cvc', '123');
@@ -338,7 +287,7 @@ func payCard(t *testing.T, form context.Context, number string) {
 	if ok, err := chromedp.Run(form, chromedp.Evaluate[bool](fill)); err != nil || !ok {
 		t.Fatalf("entering the card: %v", err)
 	}
-	do(t, form, chromedp.Click(chromedp.CSS("#pay-button")))
+	browsertest.Do(t, form, chromedp.Click(chromedp.CSS("#pay-button")))
 }
 
 // checkPayload checks a verified payload against the order, as a merchant
@@ -376,11 +325,11 @@ func TestBrowserIzipayModes(t *testing.T) {
 			g.mu.Unlock()
 			tid := fmt.Sprintf("1688150082%04d", i)
 			order := fmt.Sprintf("ORD%06d", i)
-			do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order="+order+"&tid="+tid))
+			browsertest.Do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order="+order+"&tid="+tid))
 			if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](fmt.Sprintf(`pay(%q, "10.50", "10.50"), true`, typeForm))); err != nil {
 				t.Fatal(err)
 			}
-			payCard(t, g.form(t, ctx, typeForm), "4242424242424242")
+			payCard(t, browsertest.Form(t, ctx, g.url, typeForm), "4242424242424242")
 
 			if typeForm == "redirect" {
 				post := g.waitFor(t, "redirect POST", &g.posts)
@@ -393,7 +342,7 @@ func TestBrowserIzipayModes(t *testing.T) {
 				}
 				checkPayload(t, "redirect POST", p, tid, order, "00")
 			} else {
-				waitJS(t, ctx, `window.izipayResult !== undefined`)
+				browsertest.WaitJS(t, ctx, `window.izipayResult !== undefined`)
 				res := g.waitFor(t, "callbackResponse result", &g.results)
 				p, err := verify(g.creds.HashKey, res.body)
 				if err != nil {
@@ -401,7 +350,7 @@ func TestBrowserIzipayModes(t *testing.T) {
 				}
 				checkPayload(t, "callbackResponse", p, tid, order, "00")
 				if typeForm == "pop-up" {
-					waitJS(t, ctx, `document.querySelector('[data-kassa-overlay]') === null`)
+					browsertest.WaitJS(t, ctx, `document.querySelector('[data-kassa-overlay]') === null`)
 				}
 			}
 			ipn := g.waitFor(t, "IPN", &g.ipns)
@@ -420,11 +369,11 @@ func TestBrowserIzipayModes(t *testing.T) {
 func TestBrowserIzipayBadConfig(t *testing.T) {
 	g := start(t, store.SQLite)
 	ctx := browsertest.New(t, 60*time.Second)
-	do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order=ORD1&tid=12"))
+	browsertest.Do(t, ctx, chromedp.Navigate(g.shopURL+"/checkout?order=ORD1&tid=12"))
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`pay("sideways", "10.50", "10.50"), true`)); err != nil {
 		t.Fatal(err)
 	}
-	waitJS(t, ctx, `window.izipayError !== undefined`)
+	browsertest.WaitJS(t, ctx, `window.izipayError !== undefined`)
 	e, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]any](`window.izipayError`))
 	if err != nil {
 		t.Fatal(err)

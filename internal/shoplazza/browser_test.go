@@ -18,29 +18,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/store/storetest"
 )
 
-func run(t *testing.T, ctx context.Context, steps ...chromedp.Action[chromedp.Void]) {
-	t.Helper()
-	if err := chromedp.Do(ctx, steps...); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// waitJS evaluates expr until it is true, across navigations.
-func waitJS(t *testing.T, ctx context.Context, expr string) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	var last error
-	for time.Now().Before(deadline) {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](expr))
-		if err == nil && ok {
-			return
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("waiting for %s: %v", expr, last)
-}
-
 // payInForm enters the card and pays. The values are set as the form's input
 // events see them (typing into a cross-site frame loses keystrokes when
 // the machine is loaded: CDP key events go to whichever frame has focus);
@@ -48,7 +25,7 @@ func waitJS(t *testing.T, ctx context.Context, expr string) {
 // is a real one, so the frame has a user activation.
 func payInForm(t *testing.T, form context.Context, number string) {
 	t.Helper()
-	run(t, form, chromedp.WaitVisible(chromedp.CSS("#card-number")))
+	browsertest.Do(t, form, chromedp.WaitVisible(chromedp.CSS("#card-number")))
 	fill := `((n) => {
 		const set = (id, v) => { const el = document.getElementById(id); el.value = v; el.dispatchEvent(new Event('input', { bubbles: true })); };
 		set('card-number', n); set('card-expiry', '12 / 34'); set('card-cvc', '123');
@@ -57,7 +34,7 @@ func payInForm(t *testing.T, form context.Context, number string) {
 	if ok, err := chromedp.Run(form, chromedp.Evaluate[bool](fill)); err != nil || !ok {
 		t.Fatalf("entering the card: %v", err)
 	}
-	run(t, form, chromedp.Click(chromedp.CSS("#pay-button")))
+	browsertest.Do(t, form, chromedp.Click(chromedp.CSS("#pay-button")))
 }
 
 // checkCompleted checks the complete call and the paid notify of a sale.
@@ -90,16 +67,16 @@ func TestBrowserSaleRedirect(t *testing.T) {
 		t.Fatalf("sale answer %d %s", a.Status, a.Raw)
 	}
 	ctx := browsertest.New(t, 150*time.Second)
-	run(t, ctx, chromedp.Navigate(redirect))
+	browsertest.Do(t, ctx, chromedp.Navigate(redirect))
 	payInForm(t, ctx, "4242424242424242")
-	waitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/thanks")+`)`)
+	browsertest.WaitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/thanks")+`)`)
 	g.checkCompleted(t, "sale-1")
 
 	// A canceled sale sends the shopper to cancel_url and notifies failed.
 	b := g.post("/shoplazza/payments", g.paymentForm("sale-2", "ORD-SALE-2", "sale", ""), "")
-	run(t, ctx, chromedp.Navigate(str(b.Body["redirect_url"])), chromedp.WaitVisible(chromedp.CSS("#cancel-button")),
+	browsertest.Do(t, ctx, chromedp.Navigate(str(b.Body["redirect_url"])), chromedp.WaitVisible(chromedp.CSS("#cancel-button")),
 		chromedp.Click(chromedp.CSS("#cancel-button")))
-	waitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/3444-222GOA08029")+`)`)
+	browsertest.WaitJS(t, ctx, `location.href.startsWith(`+jsString(g.shop.srv.URL+"/checkout/3444-222GOA08029")+`)`)
 	n := g.shop.waitCalls(t, "notify_callbacks", 2)
 	if last := n[len(n)-1]; str(last.Body["status"]) != "failed" || str(last.Body["payment_id"]) != "sale-2" || str(last.Body["error_code"]) == "" {
 		t.Fatalf("cancel notify %s", last.Raw)
@@ -123,8 +100,8 @@ func TestBrowserIframe(t *testing.T) {
 	}
 	ctx := browsertest.New(t, 150*time.Second)
 	page := shopOrigin + "/checkout/iframe?" + url.Values{"src": {src}, "w": {str(a.Body["width"])}, "h": {str(a.Body["height"])}}.Encode()
-	run(t, ctx, chromedp.Navigate(page))
-	form := frameContext(t, ctx, g.url+"/pay/pay_")
+	browsertest.Do(t, ctx, chromedp.Navigate(page))
+	form := browsertest.Frame(t, ctx, g.url+"/pay/pay_")
 	payInForm(t, form, "4242424242424242")
 	g.waitShopperAtThanks(t, ctx, form, shopOrigin)
 	g.checkCompleted(t, "iframe-1")
@@ -193,8 +170,8 @@ func TestBrowserIframe3DSecure(t *testing.T) {
 	a := g.post("/shoplazza/payments", g.paymentForm("iframe-3ds", "ORD-IFRAME-3DS", "sale", ""), "")
 	src := str(a.Body["redirect_url"])
 	ctx := browsertest.New(t, 150*time.Second)
-	run(t, ctx, chromedp.Navigate(shopOrigin+"/checkout/iframe?"+url.Values{"src": {src}, "w": {"480"}, "h": {"900"}}.Encode()))
-	form := frameContext(t, ctx, g.url+"/pay/pay_")
+	browsertest.Do(t, ctx, chromedp.Navigate(shopOrigin+"/checkout/iframe?"+url.Values{"src": {src}, "w": {"480"}, "h": {"900"}}.Encode()))
+	form := browsertest.Frame(t, ctx, g.url+"/pay/pay_")
 	payInForm(t, form, "4000002500003155")
 	// The issuer's page is same-origin with the form: approve through it.
 	approve := `(() => { const f = document.getElementById('challenge-frame'); const d = f && f.contentDocument;
@@ -223,28 +200,5 @@ const formStateJS = `JSON.stringify({state: document.getElementById('checkout').
 	error: document.getElementById('form-error').textContent,
 	fields: ['card-number', 'card-expiry', 'card-cvc'].map((id) => document.getElementById(id + '-error').textContent),
 	challenge: document.getElementById('challenge-frame').getAttribute('src')})`
-
-// frameContext returns a context inside the cross-site iframe whose URL
-// starts with prefix (Chrome runs it as a target of its own).
-func frameContext(t *testing.T, ctx context.Context, prefix string) context.Context {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		infos, err := chromedp.Targets(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, info := range infos {
-			if info.Type == "iframe" && strings.HasPrefix(info.URL, prefix) {
-				fctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(info.TargetID))
-				t.Cleanup(cancel)
-				return fctx
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("no iframe at %s appeared", prefix)
-	return nil
-}
 
 func jsString(s string) string { return "'" + strings.ReplaceAll(s, "'", "\\'") + "'" }
