@@ -15,7 +15,6 @@ import (
 	"github.com/kassa-pay/kassa/internal/dashboard"
 	"github.com/kassa-pay/kassa/internal/engine"
 	"github.com/kassa-pay/kassa/internal/notify"
-	"github.com/kassa-pay/kassa/internal/processor"
 )
 
 // user manages dashboard users: kassa user create --merchant ID --email E
@@ -40,12 +39,11 @@ func user(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if *merchantID == "" || *email == "" || *password == "" || *role == "" {
 		return errors.New("--merchant, --email, --password (or KASSA_USER_PASSWORD) and --role are required")
 	}
-	db, err := openDB(ctx, *dsn)
+	eng, db, err := openEngine(ctx, *dsn, stderr)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	eng := engine.New(db, processor.NewSimulator(db.SQL(), ""), engine.Config{}, slog.New(slog.NewTextHandler(stderr, nil)))
 	u, err := eng.CreateUser(ctx, *merchantID, *email, *password, engine.Role(*role))
 	if err != nil {
 		var ke *kassa.Error
